@@ -1,0 +1,42 @@
+"""The command line: one subcommand module per area, each with a `register(subparsers)`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from skill import __version__
+from skill.cli import listen_cmds, routine_cmds, session_cmds, speech_cmds
+from skill.errors import UserError
+
+_AREAS = (routine_cmds, speech_cmds, listen_cmds, session_cmds)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bedtime-stretch",
+        description="A calm voice guide through bedtime stretches for lower-back relief. "
+        "With no command it runs a guided session.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in _AREAS:
+        area.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["run", *argv]
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as err:
+        print(f"bedtime-stretch: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("\nbedtime-stretch: stopped.", file=sys.stderr)
+        return 130
