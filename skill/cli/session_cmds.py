@@ -22,5 +22,5 @@ def cmd_run(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     tempo = check_tempo(args.tempo)
     with open_events(args.events) as events:
-        state = run_text_session(routine, tempo=tempo, events=events)
-    return 0 if state.ended else 1
+        run_text_session(routine, tempo=tempo, events=events)
+    return 0

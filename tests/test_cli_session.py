@@ -1,0 +1,95 @@
+"""The command line for sessions: simulate, show, run --text."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from skill.cli import main
+
+
+def read_events(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_simulate_writes_json_lines_with_commands_heard(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "events.jsonl"
+    assert main(["simulate", "--command", "100:slower", "--command", "130:blah blah", "--events", str(out)]) == 0
+    assert "completed" in capsys.readouterr().out
+    events = read_events(out)
+    assert all(isinstance(e["t"], float | int) and isinstance(e["event"], str) for e in events)
+    commands = [e for e in events if e["event"] == "command"]
+    assert commands == [{"t": 100.0, "event": "command", "intent": "slower", "text": "slower"},
+                        {"t": 130.0, "event": "command", "intent": "none", "text": "blah blah"}]
+    assert events[-1]["event"] == "end" and events[-1]["completed"] is True
+    assert {e["event"] for e in events} >= {"say", "stretch", "cue", "command", "state", "end"}
+
+
+def test_simulate_events_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--command", "60:stop", "--events", "-"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    last = json.loads(lines[-1])
+    assert last["event"] == "end" and last["completed"] is False and last["t"] <= 60.5
+
+
+@pytest.mark.parametrize("bad", ["slower", "x:slower", "-3:next", "12:"])
+def test_simulate_rejects_a_malformed_command_option(bad: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", f"--command={bad}"]) == 2
+    err = capsys.readouterr().err
+    assert "--command" in err and "SECONDS:PHRASE" in err and err.count("\n") == 1
+
+
+def test_simulate_rejects_a_tempo_out_of_range(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["simulate", "--tempo", "5"]) == 2
+    assert "--tempo 5.0: must be between 0.5 and 2.0" in capsys.readouterr().err
+
+
+def test_show_prints_the_script_in_order(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["show"]) == 0
+    out = capsys.readouterr().out
+    for a, b in [("Welcome to your bedtime stretches.", "[1. Knee hugs, right side]"),
+                 ("[1. Knee hugs, right side]", "[2. Thread the needle, right side]"),
+                 ("[7. Pigeon, left side]", "[8. Spinal twist, right side]"),
+                 ("[8. Spinal twist, left side]", "Sleep tight.")]:
+        assert out.index(a) < out.index(b)
+    assert "[3. Gentle bridge, round 3]" in out
+
+
+def test_run_text_speaks_and_obeys_typed_commands(tmp_path: Path) -> None:
+    events_file = tmp_path / "run.jsonl"
+    proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--text", "--events", str(events_file)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None
+    time.sleep(1.0)
+    proc.stdin.write("start\n")
+    proc.stdin.flush()
+    time.sleep(1.0)
+    proc.stdin.write("stop\n")
+    proc.stdin.flush()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "Welcome to your bedtime stretches." in out
+    assert "Let's begin." in out
+    assert "Okay, stopping here. Sleep well." in out
+    events = read_events(events_file)
+    intents = [e["intent"] for e in events if e["event"] == "command"]
+    assert intents == ["start", "stop"]
+    assert events[-1]["event"] == "end" and events[-1]["completed"] is False
+    stretch = next(e for e in events if e["event"] == "stretch")
+    assert stretch["id"] == "knee-hugs"
+
+
+def test_run_text_ends_cleanly_on_sigterm(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--text"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    proc.terminate()
+    out, err = proc.communicate(timeout=15)
+    assert "Traceback" not in err
+    assert proc.returncode == 0
+    assert "Welcome" in out

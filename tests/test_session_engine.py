@@ -1,0 +1,284 @@
+"""The controller, pacer and engine together, on a virtual clock: whole sessions in milliseconds."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from skill.controller import VOLUME_MAX_DB, initial_state, step
+from skill.effects import Begin, Heard
+from skill.engine import LogEvent, simulate
+from skill.routine import Routine, load_routine
+
+
+@pytest.fixture(scope="module")
+def routine() -> Routine:
+    return load_routine()
+
+
+@pytest.fixture(scope="module")
+def plain(routine: Routine) -> list[LogEvent]:
+    return simulate(routine)
+
+
+def sim(routine: Routine, *commands: tuple[float, str]) -> list[LogEvent]:
+    return simulate(routine, commands)
+
+
+def of(events: Sequence[LogEvent], event: str, **match: object) -> list[LogEvent]:
+    return [e for e in events if e.event == event and all(e.data.get(k) == v for k, v in match.items())]
+
+
+def said(events: Sequence[LogEvent]) -> list[str]:
+    return [e.data["text"] for e in of(events, "say")]
+
+
+def stretch_spans(events: Sequence[LogEvent]) -> list[tuple[LogEvent, list[LogEvent]]]:
+    """Each `stretch` event with the events up to the next one."""
+    spans: list[tuple[LogEvent, list[LogEvent]]] = []
+    for e in events:
+        if e.event == "stretch":
+            spans.append((e, []))
+        elif spans:
+            spans[-1][1].append(e)
+    return spans
+
+
+def counts_in(span: list[LogEvent]) -> list[int]:
+    return [e.data["n"] for e in of(span, "cue", kind="count")]
+
+
+def first_count_time(events: Sequence[LogEvent], n: int) -> float:
+    return of(events, "cue", kind="count", n=n)[0].t
+
+
+def test_full_session_covers_the_eight_stretches_in_order_and_ends_completed(routine: Routine) -> None:
+    started = time.perf_counter()
+    events = simulate(routine)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0
+    spans = stretch_spans(events)
+    order = list(dict.fromkeys(e.data["id"] for e, _ in spans))
+    assert order == [s.id for s in routine.stretches]
+    sides = [(e.data["id"], e.data["side"]) for e, _ in spans if e.data["repetition"] == 1]
+    assert sides == [
+        ("knee-hugs", "right"), ("knee-hugs", "left"), ("knee-hugs", "both"),
+        ("thread-the-needle", "right"), ("thread-the-needle", "left"),
+        ("gentle-bridge", None), ("knees-together-sway", "left"), ("knees-together-sway", "right"),
+        ("bottoms-of-the-feet-together", None), ("childs-pose", None),
+        ("pigeon", "right"), ("pigeon", "left"), ("spinal-twist", "right"), ("spinal-twist", "left"),
+    ]
+    for stretch, span in spans:
+        if stretch.data["id"] == "knee-hugs":
+            assert counts_in(span) == list(range(1, 11))
+        if stretch.data["id"] == "spinal-twist":
+            breaths = of(span, "cue", kind="breath", phase="in")
+            assert [e.data["n"] for e in breaths] == list(range(1, 21))
+    reps = [e.data["repetition"] for e, _ in spans if e.data["id"] == "gentle-bridge"]
+    assert reps == [1, 2, 3]  # nobody answered "go again?": the routine's default count
+    end = events[-1]
+    assert end.event == "end" and end.data["completed"] is True
+    assert 8 * 60 <= end.t <= 30 * 60
+    assert said(events)[-1] == "Sleep tight."
+    assert [e.t for e in events] == sorted(e.t for e in events)
+
+
+def test_every_event_has_the_documented_fields(plain: list[LogEvent]) -> None:
+    kinds = {e.event for e in plain}
+    assert {"say", "stretch", "cue", "state", "end"} <= kinds
+    for e in plain:
+        if e.event == "stretch":
+            assert set(e.data) == {"id", "index", "name", "side", "repetition"}
+            assert e.data["side"] in ("right", "left", "both", None)
+        if e.event == "cue" and e.data["kind"] == "breath":
+            assert e.data["phase"] in ("in", "out") and e.data["n"] >= 1
+
+
+def _count_interval_after(events: list[LogEvent], t: float) -> float:
+    later = [e.t for e in of(events, "cue", kind="count") if e.t > t + 2.0][:2]
+    return later[1] - later[0]
+
+
+@pytest.mark.parametrize(("word", "low", "high"), [("slower", 1.2, 10.0), ("slow down", 1.2, 10.0),
+                                                   ("faster", 0.0, 0.85), ("speed up", 0.0, 0.85)])
+def test_tempo_change_during_a_hold_stretches_the_count_interval(
+        routine: Routine, plain: list[LogEvent], word: str, low: float, high: float) -> None:
+    t = first_count_time(plain, 2) + 0.1
+    before = first_count_time(plain, 3) - first_count_time(plain, 2)
+    events = sim(routine, (t, word))
+    ratio = _count_interval_after(events, t) / before
+    assert low <= ratio <= high
+    assert of(events, "tempo")
+
+
+def test_pause_silences_everything_until_resume_then_the_hold_carries_on(
+        routine: Routine, plain: list[LogEvent]) -> None:
+    t_pause = first_count_time(plain, 4) + 0.2
+    t_resume = t_pause + 120
+    events = sim(routine, (t_pause, "pause"), (t_resume, "continue"))
+    quiet = [e for e in events if t_pause < e.t < t_resume and e.event in ("say", "cue", "chime")]
+    assert quiet == []
+    assert of(events, "state", state="paused")[0].t == pytest.approx(t_pause)
+    first_span = stretch_spans(events)[0][1]
+    assert counts_in(first_span) == list(range(1, 11))  # 5..10 after the pause, nothing counted twice
+    fifth = of(first_span, "cue", kind="count", n=5)[0]
+    assert t_resume < fifth.t < t_resume + 4
+    assert events[-1].data["completed"] is True
+
+
+def test_pause_during_an_instruction_resumes_by_saying_that_line_again(routine: Routine, plain: list[LogEvent]) -> None:
+    line = next(e for e in of(plain, "say") if e.data["text"].startswith("Keeping your lower back on the bed and your"))
+    events = sim(routine, (line.t + 1.0, "pause"), (line.t + 30, "resume"))
+    after = [e.data["text"] for e in of(events, "say") if e.t >= line.t + 30][:2]
+    assert after == ["Okay, let's carry on.", line.data["text"]]
+
+
+def test_stop_ends_within_half_a_second_not_completed(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 6) + 0.3
+    events = sim(routine, (t, "stop"))
+    end = of(events, "end")[0]
+    assert end.t - t <= 0.5
+    assert end.data["completed"] is False
+    assert "Okay, stopping here. Sleep well." in said(events)
+    assert not [e for e in events if e.event == "cue" and e.t > t]
+
+
+def test_next_moves_to_the_next_side_at_once(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 3) + 0.1
+    events = sim(routine, (t, "next one"))
+    spans = stretch_spans(events)
+    assert counts_in(spans[0][1]) == [1, 2, 3]
+    assert spans[1][0].data["side"] == "left" and spans[1][0].t == pytest.approx(t)
+    assert counts_in(spans[1][1]) == list(range(1, 11))
+
+
+def test_skip_in_a_repeat_as_comfortable_stretch_moves_to_the_next_stretch(routine: Routine,
+                                                                          plain: list[LogEvent]) -> None:
+    bridge = of(plain, "stretch", id="gentle-bridge")[0]
+    events = sim(routine, (bridge.t + 5, "skip"))
+    spans = stretch_spans(events)
+    ids = [e.data["id"] for e, _ in spans]
+    assert ids.count("gentle-bridge") == 1
+    assert ids[ids.index("gentle-bridge") + 1] == "knees-together-sway"
+
+
+def test_back_returns_to_the_previous_side(routine: Routine, plain: list[LogEvent]) -> None:
+    left = of(plain, "stretch", id="knee-hugs", side="left")[0]
+    events = sim(routine, (left.t + 20, "go back"))
+    sides = [e.data["side"] for e, _ in stretch_spans(events) if e.data["id"] == "knee-hugs"]
+    assert sides == ["right", "left", "right", "left", "both"]
+
+
+def test_back_at_the_very_start_restarts_the_first_stretch(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2) + 0.1
+    events = sim(routine, (t, "previous"))
+    assert "This is the first stretch. Let's start it again." in said(events)
+    assert [e.data["side"] for e, _ in stretch_spans(events)][:3] == ["right", "right", "left"]
+
+
+def test_repeat_in_a_hold_respeaks_the_instruction_then_carries_on_counting(
+        routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 3) + 0.1
+    events = sim(routine, (t, "say that again"))
+    first = stretch_spans(events)[0][1]
+    assert counts_in(first) == list(range(1, 11))
+    texts = [e.data["text"] for e in of(first, "say") if e.t >= t]
+    assert texts[0] == "Stretch 1 of 8: Knee hugs."
+    assert texts.index("Four") > texts.index("Working hard, squeeze your knee for a slow count of ten.")
+
+
+def test_louder_and_quieter_change_volume_within_bounds(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, *[(t + 0.1 * i, "louder") for i in range(6)], (t + 1, "softer"), (t + 1.1, "quieter"))
+    volumes = [e.data["volume_db"] for e in of(events, "volume")]
+    assert volumes == [3.0, 6.0, 9.0, 6.0, 3.0]
+    assert max(volumes) == VOLUME_MAX_DB
+    texts = said(events)
+    assert texts.count("Louder.") == 3 and texts.count("That's as loud as I go.") == 3
+    assert texts.count("Quieter.") == 2
+
+
+def test_help_and_status_answer(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, (t, "what can I say"), (t + 30, "where am I"))
+    texts = said(events)
+    assert any(x.startswith("You can say: next, back, repeat") for x in texts)
+    i = texts.index("Stretch 1 of 8, Knee hugs.")
+    assert texts[i + 1] == "Next, Thread the needle."
+    assert texts[i + 2].startswith("About ") and texts[i + 2].endswith(" minutes left.")
+    minutes = int(texts[i + 2].split()[1])
+    assert 10 <= minutes <= 30
+
+
+def test_start_begins_before_the_automatic_start(routine: Routine, plain: list[LogEvent]) -> None:
+    auto = of(plain, "stretch")[0].t
+    waiting = of(plain, "state", state="waiting")[0].t
+    events = sim(routine, (waiting + 2, "I'm ready"))
+    assert of(events, "stretch")[0].t == pytest.approx(waiting + 2)
+    assert auto - waiting >= 19
+
+
+def test_start_during_the_intro_cuts_it_short(routine: Routine) -> None:
+    events = sim(routine, (3.0, "begin"))
+    assert of(events, "stretch")[0].t == pytest.approx(3.0)
+
+
+def test_words_that_are_no_command_change_nothing(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, (t, "what a lovely evening"))
+    commands = of(events, "command")
+    assert commands[0].data == {"intent": "none", "text": "what a lovely evening"}
+    assert [e for e in events if e.event != "command"] == plain
+
+
+def test_resume_when_not_paused_and_pause_twice_are_harmless(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, (t, "keep going"))
+    assert [e for e in events if e.event != "command"] == plain
+    events = sim(routine, (t, "pause"), (t + 5, "hold on"), (t + 10, "go on"))
+    assert len(of(events, "state", state="paused")) == 1
+
+
+def test_a_pause_left_for_twenty_minutes_ends_the_session(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, (t, "wait"))
+    end = events[-1]
+    assert end.event == "end" and end.data["completed"] is False
+    assert end.t == pytest.approx(t + 20 * 60)
+
+
+def _bridge_question(plain: list[LogEvent]) -> float:
+    return next(e.t for e in of(plain, "say") if e.data["text"].startswith("If you'd like to go again"))
+
+
+def test_again_answers_the_go_again_question_at_once(routine: Routine, plain: list[LogEvent]) -> None:
+    asked = _bridge_question(plain)
+    events = sim(routine, (asked + 5, "again"))
+    second = of(events, "stretch", id="gentle-bridge", repetition=2)[0]
+    assert second.t == pytest.approx(asked + 5)
+    assert second.t < of(plain, "stretch", id="gentle-bridge", repetition=2)[0].t
+
+
+def test_next_answers_the_go_again_question_by_moving_on(routine: Routine, plain: list[LogEvent]) -> None:
+    asked = _bridge_question(plain)
+    events = sim(routine, (asked + 5, "next"))
+    reps = [e.data["repetition"] for e in of(events, "stretch", id="gentle-bridge")]
+    assert reps == [1]
+    assert "Let's move on." in said(events)
+
+
+def test_commands_before_begin_and_after_end_do_nothing(routine: Routine) -> None:
+    state = initial_state(routine)
+    state2, effects = step(state, Heard(0.0, None, "hello"))
+    assert state2.phase == state.phase and all(e.__class__.__name__ == "Log" for e in effects)
+    state3, effects = step(state, Begin(0.0))
+    assert effects and state3.phase.value == "intro"
+    assert state.phase.value == "idle"  # step never changes the state it was given
+
+
+def test_slower_session_lasts_longer(routine: Routine, plain: list[LogEvent]) -> None:
+    slow = simulate(routine, tempo=1.25)
+    assert slow[-1].t > plain[-1].t * 1.15
+    assert all(e.data["tempo"] == 1.25 for e in of(slow, "say"))
