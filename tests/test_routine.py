@@ -146,3 +146,12 @@ def test_check_through_the_console_entry_point(tmp_path: Path) -> None:
 
 def test_builtin_file_loads_by_path_too() -> None:
     assert load_routine_file(BUILTIN).id == "bedtime-lower-back"
+
+
+def test_the_example_in_the_routines_readme_is_a_valid_routine(tmp_path: Path) -> None:
+    readme = (BUILTIN.parent / "README.md").read_text()
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.toml"
+    path.write_text(example)
+    routine = load_routine_file(path)
+    assert [s.name for s in routine.stretches] == ["Knee hugs", "Child's pose"]
