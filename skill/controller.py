@@ -71,6 +71,8 @@ class State:
     seq: int = 0
     stretches_done: frozenset[int] = frozenset()
     completed: bool = False
+    offer: Position | None = None
+    """Where an unfinished earlier session stopped: "continue" before the start picks up there."""
 
     @property
     def wake_at(self) -> float | None:
@@ -87,9 +89,24 @@ class State:
 
 
 def initial_state(routine: Routine, tempo: float = 1.0, volume_db: float = 0.0,
-                  start_at: Position | None = None) -> State:
+                  start_at: Position | None = None, offer: Position | None = None) -> State:
+    """A session about to begin; `offer` is a saved place the person may choose to continue from."""
+    if offer is not None and not _valid(routine, offer):
+        offer = None
     return State(routine=routine, phrases=Phrases(routine.phrases), tempo=tempo, volume_db=volume_db,
-                 pos=start_at or Position(0))
+                 pos=start_at or Position(0), offer=offer)
+
+
+def _valid(routine: Routine, pos: Position) -> bool:
+    return 0 <= pos.stretch < len(routine.stretches) and 0 <= pos.side < len(routine.stretches[pos.stretch].sides)
+
+
+def intro_lines(state: State) -> tuple[Line, ...]:
+    lines = [Line(t) for t in state.routine.intro]
+    if state.offer is not None:
+        name = state.routine.stretches[state.offer.stretch].name
+        lines.append(Line(state.phrases.say("resume_offer", name=name)))
+    return tuple(lines)
 
 
 class _Step:
@@ -282,6 +299,7 @@ class _Step:
     def on_start(self) -> None:
         if self.s.phase in (Phase.INTRO, Phase.WAITING):
             self.effects.append(Cut())
+            self.s = replace(self.s, offer=None, pos=Position(0))
             self.begin_routine()
         else:
             self.reply("already_started")
@@ -316,7 +334,7 @@ class _Step:
         phase = self.s.phase
         self.effects.append(Cut())
         if phase in (Phase.INTRO, Phase.WAITING):
-            self.speak_lines(Phase.INTRO, tuple(Line(t) for t in self.s.routine.intro))
+            self.speak_lines(Phase.INTRO, intro_lines(self.s))
         elif phase == Phase.HOLD:
             self.s = replace(self.s, hold_suspended_at=self.s.now)
             self.speak_lines(Phase.INSTRUCT, script.position_lines(self.s.routine, self.s.phrases, self.s.pos))
@@ -398,7 +416,12 @@ class _Step:
             self._say_current_line()
 
     def on_resume(self) -> None:
-        self.resume()
+        if self.s.phase in (Phase.INTRO, Phase.WAITING) and self.s.offer is not None:
+            self.effects.append(Cut())
+            self.s = replace(self.s, pos=Position(self.s.offer.stretch), offer=None)
+            self.begin_routine()
+        else:
+            self.resume()
 
     def on_stop(self) -> None:
         self.effects.append(Cut())
@@ -441,7 +464,7 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
     s = st.s
     if isinstance(event, Begin):
         if s.phase == Phase.IDLE:
-            st.speak_lines(Phase.INTRO, tuple(Line(t) for t in s.routine.intro))
+            st.speak_lines(Phase.INTRO, intro_lines(s))
     elif isinstance(event, Heard):
         st.heard(event.intent, event.text)
     elif isinstance(event, SpeechDone):

@@ -254,7 +254,8 @@ class SimulatedSpeaker:
 
 def simulate(routine: Routine, commands: Iterable[tuple[float, str]] = (),
              speech_seconds: SpeechSeconds | None = None, tempo: float = 1.0,
-             start_at: Position | None = None, stream: IO[str] | None = None) -> list[LogEvent]:
+             start_at: Position | None = None, offer: Position | None = None,
+             stream: IO[str] | None = None) -> list[LogEvent]:
     """A whole session on a virtual clock, with `commands` (session seconds, words) heard on the way.
 
     `say` events are stamped when the simulated speaker starts the utterance.
@@ -264,7 +265,7 @@ def simulate(routine: Routine, commands: Iterable[tuple[float, str]] = (),
     speaker = SimulatedSpeaker(inbox, log, speech_seconds or estimate_speech_seconds)
     for t, text in commands:
         inbox.at(t, lambda t=t, text=text: Heard(t, parse(text), text))
-    state = run(initial_state(routine, tempo=tempo, start_at=start_at), inbox, speaker, log)
+    state = run(initial_state(routine, tempo=tempo, start_at=start_at, offer=offer), inbox, speaker, log)
     if not state.ended:
         raise RuntimeError("simulation stopped before the session ended")
     return log.events

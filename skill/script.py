@@ -106,6 +106,7 @@ def spoken_texts(routine: Routine) -> list[str]:
     for i, stretch in enumerate(routine.stretches):
         add(phrases.say("status", index=i + 1, total=len(routine.stretches), name=stretch.name))
         add(phrases.say("status_next", name=stretch.name))
+        add(phrases.say("resume_offer", name=stretch.name))
     for minutes in range(1, 61):
         add(phrases.say("status_left", minutes=phrases.minutes(minutes)))
     return list(texts)

@@ -11,6 +11,7 @@ from skill.controller import VOLUME_MAX_DB, initial_state, step
 from skill.effects import Begin, Heard
 from skill.engine import LogEvent, simulate
 from skill.routine import Routine, load_routine
+from skill.script import Position
 
 
 @pytest.fixture(scope="module")
@@ -282,3 +283,22 @@ def test_slower_session_lasts_longer(routine: Routine, plain: list[LogEvent]) ->
     slow = simulate(routine, tempo=1.25)
     assert slow[-1].t > plain[-1].t * 1.15
     assert all(e.data["tempo"] == 1.25 for e in of(slow, "say"))
+
+
+def test_an_unfinished_session_is_offered_and_continue_picks_up_there(routine: Routine) -> None:
+    offer = Position(3, 1, 1)
+    events = simulate(routine, [(40.0, "continue")], offer=offer)
+    texts = said(events)
+    assert "Last time, you stopped during Knees-together sway. Say continue to pick up from there, or say start to begin from the top." in texts
+    first = of(events, "stretch")[0]
+    assert first.data["id"] == "knees-together-sway" and first.data["side"] == "left" and first.t == pytest.approx(40.0)
+
+
+def test_start_ignores_the_offer_and_begins_from_the_top(routine: Routine) -> None:
+    events = simulate(routine, [(40.0, "start")], offer=Position(5))
+    assert of(events, "stretch")[0].data["id"] == "knee-hugs"
+
+
+def test_an_offer_outside_the_routine_is_dropped(routine: Routine) -> None:
+    events = simulate(routine, offer=Position(99))
+    assert not any(t.startswith("Last time") for t in said(events))
