@@ -12,11 +12,12 @@ import threading
 from collections.abc import Iterator
 from typing import IO, TextIO
 
+from skill.bookkeeping import Bookkeeper
 from skill.commands import parse
 from skill.controller import State, initial_state
+from skill.effects import Speaker
 from skill.engine import EventLog, LiveInbox, LoggedSpeaker, run
 from skill.routine import Routine
-from skill.script import Position
 from skill.text_speaker import TextSpeaker
 
 
@@ -54,25 +55,44 @@ def read_typed_commands(inbox: LiveInbox, stream: TextIO) -> threading.Thread:
     return thread
 
 
-def run_text_session(routine: Routine, *, tempo: float = 1.0, events: IO[str] | None = None,
+def run_live(routine: Routine, inbox: LiveInbox, speaker: Speaker, *, tempo: float | None = None,
+             events: IO[str] | None = None, book: Bookkeeper | None = None,
+             echo: EventLog | None = None) -> State | None:
+    """A session on the real clock with the given speaker; records progress, history and preferences.
+
+    `tempo` None takes the person's remembered tempo. Returns the last state (None if it never began).
+    """
+    book = book or Bookkeeper(routine)
+    prefs = book.preferences()
+    tempo = prefs.tempo if tempo is None else tempo
+    log = echo or EventLog(events)
+    state = initial_state(routine, tempo=tempo, volume_db=prefs.volume_db, offer=book.offer())
+    if prefs.volume_db:
+        speaker.change_volume(prefs.volume_db)
+    book.started(tempo)
+    try:
+        with stop_on_signals(inbox):
+            run(state, inbox, LoggedSpeaker(speaker, log, inbox.clock), log, on_step=book.on_step)
+    finally:
+        book.finished()
+    return book.last
+
+
+def run_text_session(routine: Routine, *, tempo: float | None = None, events: IO[str] | None = None,
                      commands: TextIO | None = None, out: TextIO | None = None,
-                     start_at: Position | None = None) -> State:
+                     book: Bookkeeper | None = None) -> State | None:
     """The session in a terminal: prints what it would say, reads typed commands as it goes."""
     out = out or sys.stdout
     inbox = LiveInbox()
-    log = EventLog(events)
     speaker = TextSpeaker(on_done=inbox.speech_done, out=out)
     read_typed_commands(inbox, commands or sys.stdin)
     print("(text mode: type a command and press Enter, e.g. next, slower, pause, stop; Ctrl-C ends)",
           file=out, flush=True)
-    state = initial_state(routine, tempo=tempo, start_at=start_at)
-    with stop_on_signals(inbox):
-        try:
-            state = run(state, inbox, LoggedSpeaker(speaker, log, inbox.clock), log)
-        except KeyboardInterrupt:
-            speaker.cut()
-            print("  Goodnight.", file=out, flush=True)
-            raise
-        finally:
-            speaker.close()
-    return state
+    try:
+        return run_live(routine, inbox, speaker, tempo=tempo, events=events, book=book)
+    except KeyboardInterrupt:
+        speaker.cut()
+        print("  Goodnight.", file=out, flush=True)
+        raise
+    finally:
+        speaker.close()

@@ -36,13 +36,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_simulate)
 
 
-def add_tempo_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--tempo", type=float, default=1.0,
-                   help=f"pace: above 1 is slower, below 1 faster ({TEMPO_MIN}-{TEMPO_MAX}, default 1)")
+def add_tempo_option(p: argparse.ArgumentParser, default: float | None = 1.0) -> None:
+    remembered = "the pace you last set" if default is None else str(default)
+    p.add_argument("--tempo", type=float, default=default,
+                   help=f"pace: above 1 is slower, below 1 faster ({TEMPO_MIN}-{TEMPO_MAX}, default {remembered})")
 
 
-def check_tempo(tempo: float) -> float:
-    if not TEMPO_MIN <= tempo <= TEMPO_MAX:
+def check_tempo(tempo: float | None) -> float | None:
+    if tempo is not None and not TEMPO_MIN <= tempo <= TEMPO_MAX:
         raise UserError(f"--tempo {tempo}: must be between {TEMPO_MIN} and {TEMPO_MAX} (1 is the normal pace)")
     return tempo
 
@@ -118,7 +119,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     commands = sorted(parse_command_option(c) for c in args.command)
     with open_events(args.events) as stream:
-        events = simulate(routine, commands, tempo=check_tempo(args.tempo), stream=stream)
+        events = simulate(routine, commands, tempo=check_tempo(args.tempo) or 1.0, stream=stream)
     if args.events != "-":
         print(summary(events))
     return 0
