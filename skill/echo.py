@@ -1,0 +1,85 @@
+"""Acoustic echo cancellation: take the guide's own voice out of the microphone signal.
+
+The speaker is a foot from the mic, so the mic hears the guide's prompts ("repeat on the opposite side")
+as loudly as the person. We know exactly what we played (the reference), so we model the path from the
+speaker to the mic with an adaptive filter and subtract its estimate of the echo: what is left is the
+person. The filter is a partitioned-block frequency-domain NLMS (as in Speex's MDF and WebRTC's AEC),
+with the bulk delay between the reference and the mic found by cross-correlation first, so the filter
+only has to model the room, not the audio stack's latency.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def estimate_delay(mic: np.ndarray, ref: np.ndarray, max_delay: int) -> tuple[int, float]:
+    """The lag (samples) at which `ref` best explains `mic`, and the normalized peak (0..1) of the match.
+
+    GCC-PHAT: whitening the cross-spectrum makes the peak sharp for speech, whose energy sits in a few
+    low harmonics."""
+    n = len(mic) + len(ref)
+    size = 1 << (n - 1).bit_length()
+    cross = np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size))
+    cross /= np.abs(cross) + 1e-9
+    corr = np.fft.irfft(cross, size)[: max_delay + 1]
+    lag = int(np.argmax(corr))
+    peak = float(corr[lag] / (np.sqrt(np.sum(corr**2)) + 1e-12))
+    return lag, peak
+
+
+class EchoCanceller:
+    """Block-wise echo canceller: feed equal-length mic and reference blocks (float32, same rate)."""
+
+    def __init__(self, block: int = 256, taps: int = 2048, step: float = 0.5, leak: float = 0.9995):
+        if taps % block:
+            raise ValueError("taps must be a multiple of block")
+        self.block = block
+        self.parts = taps // block
+        bins = block + 1
+        self._weights = np.zeros((self.parts, bins), dtype=np.complex128)
+        self._ref_spectra = np.zeros((self.parts, bins), dtype=np.complex128)
+        self._ref_prev = np.zeros(block, dtype=np.float64)
+        self._power = np.full(bins, 1e-6)
+        self._step = step
+        self._leak = leak
+        self._echo_power = 1e-9
+        self._mic_power = 1e-9
+
+    def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        """`mic` with the echo of `ref` removed. Lengths must be equal multiples of `block`."""
+        if len(mic) != len(ref) or len(mic) % self.block:
+            raise ValueError("mic and ref must be equal multiples of the block size")
+        out = np.empty(len(mic), dtype=np.float32)
+        for start in range(0, len(mic), self.block):
+            end = start + self.block
+            out[start:end] = self._block(np.asarray(mic[start:end], np.float64), np.asarray(ref[start:end], np.float64))
+        return out
+
+    def _block(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
+        b = self.block
+        spectrum = np.fft.rfft(np.concatenate([self._ref_prev, ref]))
+        self._ref_prev = ref
+        self._ref_spectra = np.roll(self._ref_spectra, 1, axis=0)
+        self._ref_spectra[0] = spectrum
+        echo = np.fft.irfft(np.sum(self._weights * self._ref_spectra, axis=0))[b:]
+        error = mic - echo
+
+        ref_energy = float(np.dot(ref, ref)) / b
+        self._power = 0.9 * self._power + 0.1 * (np.abs(spectrum) ** 2)
+        self._echo_power = 0.9 * self._echo_power + 0.1 * float(np.dot(echo, echo)) / b
+        self._mic_power = 0.9 * self._mic_power + 0.1 * float(np.dot(mic, mic)) / b
+        # Adapt only while the guide is talking, and slowly when the mic holds much more than the echo
+        # (the person is talking too): double talk would otherwise teach the filter the person's voice.
+        if ref_energy > 1e-7:
+            double_talk = self._mic_power > 4.0 * self._echo_power and self._echo_power > 1e-7
+            mu = self._step * (0.1 if double_talk else 1.0)
+            err_spec = np.fft.rfft(np.concatenate([np.zeros(b), error]))
+            norm = mu / (self.parts * self._power + 1e-6)
+            update = norm * np.conj(self._ref_spectra) * err_spec
+            self._weights = self._leak * self._weights + update
+            # Keep each partition a causal block-long filter (overlap-save gradient constraint).
+            taps = np.fft.irfft(self._weights, axis=1)
+            taps[:, b:] = 0.0
+            self._weights = np.fft.rfft(taps, axis=1)
+        return error
