@@ -1,0 +1,75 @@
+"""The echo canceller on real speech (espeak-ng) through a simulated room: delay, gain and reverberation."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skill.audio import ASR_RATE, read_wav, resample
+from skill.echo import EchoCanceller, estimate_delay
+
+pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
+
+
+def speak(tmp_path: Path, text: str, voice: str = "en-us") -> np.ndarray:
+    path = tmp_path / f"{abs(hash((text, voice)))}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), text], check=True)
+    samples, rate = read_wav(path)
+    return resample(samples, rate, ASR_RATE)
+
+
+def db(x: np.ndarray) -> float:
+    return float(10 * np.log10(np.mean(np.square(x)) + 1e-12))
+
+
+@pytest.fixture(scope="module")
+def room(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray | int]:
+    tmp = tmp_path_factory.mktemp("echo")
+    ref = speak(tmp, "Keeping your lower back on the bed, bend your right knee in. Repeat on the opposite side. "
+                     "Slowly count to five, and lower down. Next, we will do the gentle bridge.")
+    near = speak(tmp, "stop", "en-us+f3")
+    rng = np.random.default_rng(7)
+    impulse = np.zeros(900)
+    impulse[0] = 0.7
+    impulse[1:] = rng.normal(0, 1, 899) * np.exp(-np.arange(1, 900) / 150) * 0.06
+    delay = 2600  # audio stack + air: about 160 ms
+    echo = np.convolve(np.concatenate([np.zeros(delay), ref]), impulse)[: len(ref) + delay]
+    mic = echo + rng.normal(0, 2e-3, len(echo))
+    at = 6 * ASR_RATE
+    mic[at:at + len(near)] += 0.5 * near
+    reference = np.concatenate([ref, np.zeros(len(mic) - len(ref))])
+    return {"mic": mic, "ref": reference, "near": 0.5 * near, "at": at, "delay": delay}
+
+
+def test_delay_is_found_by_cross_correlation(room: dict) -> None:
+    lag, peak = estimate_delay(room["mic"][: 4 * ASR_RATE], room["ref"][: 4 * ASR_RATE], ASR_RATE // 2)
+    assert abs(lag - room["delay"]) <= 2
+    assert peak > 0.3
+
+
+def test_echo_is_removed_and_the_person_kept(room: dict) -> None:
+    mic, ref, near, at, delay = room["mic"], room["ref"], room["near"], room["at"], room["delay"]
+    aligned = np.concatenate([np.zeros(delay - 128), ref])
+    n = (len(mic) // 256) * 256
+    out = EchoCanceller(taps=1024).process(mic[:n], aligned[:n])
+    echo_only = slice(3 * ASR_RATE, 5 * ASR_RATE)
+    attenuation = db(mic[echo_only]) - db(out[echo_only])
+    assert attenuation > 20  # dB of echo return loss enhancement once converged
+    talk = slice(at, at + len(near))
+    kept = np.corrcoef(out[talk], near)[0, 1]
+    assert kept > 0.9
+    assert abs(db(out[talk]) - db(near)) < 2.0
+
+
+def test_silence_in_silence_out() -> None:
+    out = EchoCanceller().process(np.zeros(2048), np.zeros(2048))
+    assert np.all(out == 0)
+
+
+def test_block_sizes_are_checked() -> None:
+    with pytest.raises(ValueError):
+        EchoCanceller().process(np.zeros(100), np.zeros(100))
