@@ -31,7 +31,7 @@ def estimate_delay(mic: np.ndarray, ref: np.ndarray, max_delay: int) -> tuple[in
 class EchoCanceller:
     """Block-wise echo canceller: feed equal-length mic and reference blocks (float32, same rate)."""
 
-    def __init__(self, block: int = 256, taps: int = 2048, step: float = 0.5, leak: float = 0.9995):
+    def __init__(self, block: int = 256, taps: int = 2048, step: float = 0.8, leak: float = 0.9995):
         if taps % block:
             raise ValueError("taps must be a multiple of block")
         self.block = block
@@ -40,11 +40,14 @@ class EchoCanceller:
         self._weights = np.zeros((self.parts, bins), dtype=np.complex128)
         self._ref_spectra = np.zeros((self.parts, bins), dtype=np.complex128)
         self._ref_prev = np.zeros(block, dtype=np.float64)
-        self._power = np.full(bins, 1e-6)
         self._step = step
         self._leak = leak
-        self._echo_power = 1e-9
-        self._mic_power = 1e-9
+        self._echo_power = 0.0
+        self._cross = 0.0
+        self._mic_power = 0.0
+        self._error_power = 0.0
+        self._power_floor = 0.0
+        self._converged = False
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """`mic` with the echo of `ref` removed. Lengths must be equal multiples of `block`."""
@@ -66,17 +69,27 @@ class EchoCanceller:
         error = mic - echo
 
         ref_energy = float(np.dot(ref, ref)) / b
-        self._power = 0.9 * self._power + 0.1 * (np.abs(spectrum) ** 2)
-        self._echo_power = 0.9 * self._echo_power + 0.1 * float(np.dot(echo, echo)) / b
-        self._mic_power = 0.9 * self._mic_power + 0.1 * float(np.dot(mic, mic)) / b
-        # Adapt only while the guide is talking, and slowly when the mic holds much more than the echo
-        # (the person is talking too): double talk would otherwise teach the filter the person's voice.
+        echo_power = float(np.dot(echo, echo)) / b
+        error_power = float(np.dot(error, error)) / b + 1e-10
         if ref_energy > 1e-7:
-            double_talk = self._mic_power > 4.0 * self._echo_power and self._echo_power > 1e-7
-            mu = self._step * (0.1 if double_talk else 1.0)
+            # How much echo is left (the leak) is measured by how the error still correlates with the echo
+            # estimate: the person's voice does not, so double talk leaves it alone (as in Speex's MDF).
+            self._cross = 0.95 * self._cross + 0.05 * abs(float(np.dot(echo, error))) / b
+            self._echo_power = 0.95 * self._echo_power + 0.05 * echo_power
+            leak = min(1.0, max(0.003, self._cross / (self._echo_power + 1e-10)))
+            self._mic_power = 0.95 * self._mic_power + 0.05 * float(np.dot(mic, mic)) / b
+            self._error_power = 0.95 * self._error_power + 0.05 * error_power
+            if self._error_power < 0.1 * self._mic_power:
+                self._converged = True  # 10 dB of echo removed: the room is learnt
+            # The step follows the share of the error that is still echo: full while learning the room,
+            # small while the person talks over the guide, so the filter does not learn their voice.
+            share = leak * echo_power / error_power
+            floor = 0.01 if self._converged else 1.0
+            mu = self._step * min(1.0, max(share, floor))
             err_spec = np.fft.rfft(np.concatenate([np.zeros(b), error]))
-            norm = mu / (self.parts * self._power + 1e-6)
-            update = norm * np.conj(self._ref_spectra) * err_spec
+            power = np.sum(np.abs(self._ref_spectra) ** 2, axis=0)
+            self._power_floor = 0.99 * self._power_floor + 0.01 * float(np.mean(power))
+            update = (mu / (power + 0.1 * self._power_floor + 1e-6)) * np.conj(self._ref_spectra) * err_spec
             self._weights = self._leak * self._weights + update
             # Keep each partition a causal block-long filter (overlap-save gradient constraint).
             taps = np.fft.irfft(self._weights, axis=1)
