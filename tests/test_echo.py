@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill.audio import ASR_RATE, read_wav, resample
+from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.echo import EchoCanceller, estimate_delay
+from skill.listener import Listener, ReferenceBuffer
+from skill.self_hearing import PlaybackTracker, SelfHearingFilter
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
 
@@ -73,3 +75,34 @@ def test_silence_in_silence_out() -> None:
 def test_block_sizes_are_checked() -> None:
     with pytest.raises(ValueError):
         EchoCanceller().process(np.zeros(100), np.zeros(100))
+
+
+class Recorder:
+    """Stands in for the recognizer to see what the listener passes on after echo cancellation."""
+
+    def __init__(self) -> None:
+        self.audio: list[np.ndarray] = []
+
+    def feed(self, chunk: AudioChunk) -> list:
+        self.audio.append(chunk.samples())
+        return []
+
+
+def test_listener_finds_the_echo_delay_and_cancels_against_the_played_reference(room: dict) -> None:
+    mic, ref = room["mic"], room["ref"]
+    t0 = 5000.0
+    reference = ReferenceBuffer()
+    for start in range(0, len(ref), 1024):  # as a speaker's output callback would write it
+        reference.write(ref[start:start + 1024].astype(np.float32), t0 + start / ASR_RATE)
+    recorder = Recorder()
+    tracker = PlaybackTracker(lambda: t0)
+    listener = Listener(recorder, SelfHearingFilter(tracker), post=lambda i, t: None, reference=reference,
+                        clock=lambda: t0)
+    step = ASR_RATE // 10
+    for start in range(0, len(mic) - step, step):
+        chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
+        listener.feed(chunk, captured_at=t0 + start / ASR_RATE)
+    out = np.concatenate(recorder.audio)
+    assert listener._delay is not None and abs(listener._delay + 0.008 - room["delay"] / ASR_RATE) < 0.003
+    late = slice(5 * ASR_RATE, 6 * ASR_RATE)
+    assert db(mic[late]) - db(out[late]) > 15

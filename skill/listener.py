@@ -1,0 +1,172 @@
+"""From microphone chunks to the person's commands: echo cancellation against what the speaker played,
+the recognizer, then the self-hearing filter. Runs on the microphone's thread; posts accepted commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+
+from skill.audio import ASR_RATE, AudioChunk
+from skill.commands import Intent
+from skill.echo import EchoCanceller, estimate_delay
+from skill.self_hearing import SelfHearingFilter
+
+log = logging.getLogger(__name__)
+
+MAX_LAG_SECONDS = 0.5
+"""How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
+
+
+class RecognitionLike(Protocol):
+    intent: Intent | None
+    text: str
+    confidence: float
+    start: float
+    end: float
+
+
+class RecognizerLike(Protocol):
+    def feed(self, chunk: AudioChunk) -> list: ...
+
+
+class ReferenceBuffer:
+    """What the speaker played, at 16 kHz, on the monotonic clock: the echo canceller's reference."""
+
+    def __init__(self, seconds: float = 20.0):
+        self._size = int(seconds * ASR_RATE)
+        self._ring = np.zeros(self._size, dtype=np.float32)
+        self._origin: float | None = None  # monotonic time of sample index 0
+        self._written = 0  # samples written since origin
+        self._last_sound = -1e9
+        self._lock = threading.Lock()
+
+    def write(self, samples: np.ndarray, at: float) -> None:
+        """`samples` (16 kHz mono) started playing at monotonic time `at`."""
+        with self._lock:
+            if self._origin is None:
+                self._origin = at
+            index = round((at - self._origin) * ASR_RATE)
+            if index < self._written - self._size // 2:
+                index = self._written  # the clock went backwards: keep going
+            n = len(samples)
+            if index > self._written:  # a gap: silence there, so stale audio is never read back
+                gap = np.arange(max(self._written, index - self._size), index) % self._size
+                self._ring[gap] = 0.0
+            keep = min(n, self._size)
+            self._ring[np.arange(index + n - keep, index + n) % self._size] = samples[n - keep:]
+            self._written = max(self._written, index + n)
+            if np.max(np.abs(samples), initial=0.0) > 1e-3:
+                self._last_sound = at + len(samples) / ASR_RATE
+
+    def read(self, at: float, n: int) -> np.ndarray:
+        """`n` samples played from monotonic time `at` on (silence where nothing was)."""
+        with self._lock:
+            out = np.zeros(n, dtype=np.float32)
+            if self._origin is None:
+                return out
+            index = round((at - self._origin) * ASR_RATE)
+            lo, hi = max(index, self._written - self._size, 0), min(index + n, self._written)
+            if hi > lo:
+                out[lo - index: hi - index] = self._ring[np.arange(lo, hi) % self._size]
+            return out
+
+    def sounded_since(self, t: float) -> bool:
+        return self._last_sound >= t
+
+
+class Listener:
+    """Feed it microphone chunks; it posts `(intent, text)` for each command the person said."""
+
+    def __init__(self, recognizer: RecognizerLike, hearing: SelfHearingFilter,
+                 post: Callable[[Intent | None, str], None], reference: ReferenceBuffer | None = None,
+                 on_ignored: Callable[[str, str], None] | None = None, clock: Callable[[], float] = time.monotonic):
+        self._recognizer = recognizer
+        self._hearing = hearing
+        self._post = post
+        self._reference = reference
+        self._on_ignored = on_ignored
+        self._clock = clock
+        self._aec = EchoCanceller()
+        self._delay: float | None = None
+        self._pending_mic = np.zeros(0, dtype=np.float32)
+        self._pending_at = 0.0
+        self._history: list[tuple[float, np.ndarray]] = []
+        self._next_delay_check = 0.0
+
+    def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
+        """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
+        now = self._clock()
+        at = captured_at if captured_at is not None else now - chunk.seconds
+        samples = chunk.samples()
+        cleaned = self._cancel_echo(samples, at)
+        if cleaned is None:
+            return
+        for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
+            self._judge(rec, self._clock())
+
+    def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
+        if rec.intent is None:
+            return
+        if self._hearing.accept(rec.intent, rec.text, heard_at, rec.end - rec.start):
+            self._post(rec.intent, rec.text)
+        else:
+            log.info("ignored %r while the guide was talking", rec.text)
+            if self._on_ignored is not None:
+                self._on_ignored(rec.text, "guide talking")
+
+    def _cancel_echo(self, samples: np.ndarray, at: float) -> np.ndarray | None:
+        """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
+        ref = self._reference
+        if ref is None:
+            return samples
+        if not len(self._pending_mic):
+            self._pending_at = at
+        self._pending_mic = np.concatenate([self._pending_mic, samples])
+        block = self._aec.block
+        usable = (len(self._pending_mic) // block) * block
+        if usable == 0:
+            return None
+        mic, start = self._pending_mic[:usable], self._pending_at
+        self._pending_mic = self._pending_mic[usable:]
+        self._pending_at = start + usable / ASR_RATE
+        self._remember(start, mic)
+        self._update_delay(start + usable / ASR_RATE)
+        if self._delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
+            return mic
+        reference = ref.read(start - self._delay, usable)
+        return self._aec.process(mic, reference)
+
+    def _remember(self, start: float, mic: np.ndarray) -> None:
+        self._history.append((start, mic))
+        while self._history and start - self._history[0][0] > 6.0:
+            self._history.pop(0)
+
+    def _update_delay(self, now: float) -> None:
+        """Every few seconds of guide speech, re-measure how far the echo lags the reference."""
+        ref = self._reference
+        if ref is None or now < self._next_delay_check or not ref.sounded_since(now - 4.0):
+            return
+        self._next_delay_check = now + 3.0
+        if not self._history:
+            return
+        start = self._history[0][0]
+        mic = np.concatenate([m for _, m in self._history])
+        if len(mic) < 2 * ASR_RATE:
+            return
+        lead = int(MAX_LAG_SECONDS * ASR_RATE)
+        reference = ref.read(start - MAX_LAG_SECONDS, len(mic) + lead)
+        # The mic starts `lead` samples after this reference, and the echo lags by `delay`: the reference
+        # leads the mic by lead - delay samples.
+        leads_by, peak = estimate_delay(reference, mic, lead)
+        delay = (lead - leads_by) / ASR_RATE
+        moved = self._delay is None or abs(delay - 0.008 - self._delay) > 0.002
+        if peak > 0.15 and -0.05 <= delay <= MAX_LAG_SECONDS and moved:
+            log.info("echo delay %.1f ms (match %.2f)", delay * 1000, peak)
+            # Aim a little early: the filter models the room after the direct path.
+            self._delay = max(0.0, delay - 0.008)
