@@ -5,6 +5,7 @@ Every problem in a routine file becomes one UserError line, `FILE: FIELD: what i
 
 from __future__ import annotations
 
+import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,8 @@ from skill.paths import BUILTIN_ROUTINES, config_dir
 
 DEFAULT_ROUTINE = "bedtime-lower-back"
 HOLD_KINDS = ("count", "breaths", "seconds")
+HOLD_LIMITS = {"count": 100, "breaths": 100, "seconds": 900}
+"""The longest hold of each kind that makes sense in bed (and keeps a typo from making a 3-hour hold)."""
 PACES = ("slow", "normal")
 SIDES = ("right", "left", "both")
 
@@ -116,7 +119,7 @@ class _Fields:
             self.fail(self.field(key), "must have at least one line")
         return tuple(line.strip() for line in value)
 
-    def positive(self, key: str, *, whole: bool, default: float | None = None) -> float:
+    def positive(self, key: str, *, whole: bool, default: float | None = None, limit: float | None = None) -> float:
         if key not in self.table:
             if default is None:
                 self.fail(self.field(key), "missing (add a positive number)")
@@ -125,10 +128,12 @@ class _Fields:
         kind = "whole number" if whole else "number"
         if isinstance(value, bool) or not isinstance(value, int | float):
             self.fail(self.field(key), f"must be a positive {kind}, not {_type_name(value)}")
-        if value <= 0 or value != value:
+        if not 0 < value < float("inf"):
             self.fail(self.field(key), f"must be a positive {kind}")
         if whole and value != int(value):
             self.fail(self.field(key), f"must be a whole number, not {value}")
+        if limit is not None and value > limit:
+            self.fail(self.field(key), f"must be at most {limit}, not {value}")
         return value
 
     def choice(self, key: str, options: tuple[str, ...], default: str | None = None) -> str:
@@ -150,7 +155,7 @@ def _type_name(value: Any) -> str:
 def _hold(f: _Fields) -> Hold:
     f.check_keys({"kind", "amount", "pace"})
     kind = f.choice("kind", HOLD_KINDS)
-    amount = f.positive("amount", whole=kind != "seconds")
+    amount = f.positive("amount", whole=kind != "seconds", limit=HOLD_LIMITS[kind])
     pace = f.choice("pace", PACES, default="slow")
     if kind != "count" and "pace" in f.table:
         f.fail(f.field("pace"), "only counts have a pace (remove it, or use kind = \"count\")")
@@ -225,7 +230,7 @@ def parse_routine(text: str, path: Path) -> Routine:
     rid = f.text("id", required=False) or path.stem
     intro = f.texts("intro", required=True)
     outro = f.texts("outro", required=True)
-    repeats = int(f.positive("repeats", whole=True, default=3))
+    repeats = int(f.positive("repeats", whole=True, default=3, limit=20))
     raw = data.get("stretches")
     if raw is None:
         f.fail("stretches", "missing (add at least one [[stretches]] table)")
@@ -251,8 +256,20 @@ def _check_phrases(file: str, phrases: Any) -> None:
             f.texts(key, required=True)
             if len(value) < len(defaults[key]):
                 f.fail(f.field(key), f"needs at least {len(defaults[key])} lines, like the default")
-        else:
-            f.text(key)
+            continue
+        f.text(key)
+        allowed = _placeholders(defaults[key])
+        try:
+            used = _placeholders(value)
+        except ValueError:
+            used = {"?"}
+        if not used <= allowed:
+            hint = ", ".join(f"{{{p}}}" for p in sorted(allowed)) or "none"
+            f.fail(f.field(key), f"unknown placeholder in braces (this phrase can use: {hint})")
+
+
+def _placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 def load_routine_file(path: str | Path) -> Routine:

@@ -90,6 +90,16 @@ BAD_ROUTINES = {
     "duplicate id": (GOOD + "[[stretches]]" + GOOD.split("[[stretches]]")[1],
                      "stretches[1].id: 'knee-hug' is used by an earlier stretch"),
     "phrases unknown": (GOOD + '[phrases]\nhullo = "hi"\n', "phrases.hullo: unknown field"),
+    "phrase placeholder": (GOOD + '[phrases]\nstatus = "At {where}"\n', "phrases.status: unknown placeholder"),
+    "phrase broken brace": (GOOD + '[phrases]\nstatus = "At {"\n', "phrases.status: unknown placeholder"),
+    "amount infinite": (GOOD.replace("amount = 5", "amount = inf"), "stretches[0].hold.amount: must be a positive"),
+    "amount nan": (GOOD.replace("amount = 5", "amount = nan"), "stretches[0].hold.amount: must be a positive"),
+    "amount huge": (GOOD.replace("amount = 5", "amount = 100000"), "stretches[0].hold.amount: must be at most 100"),
+    "sides not a list": (GOOD + 'sides = "left"\n', "stretches[0].sides: must be a list"),
+    "side not a table": (GOOD + "sides = [1]\n", "stretches[0].sides[0]: must be a table"),
+    "stretches not a list": ('name = "x"\nintro = ["a"]\noutro = ["b"]\nstretches = 5\n', "stretches: must be a list"),
+    "empty intro": (GOOD.replace('intro = ["Hello."]', "intro = []"), "intro: must have at least one line"),
+    "repeats true": ("repeats = true\n" + GOOD, "repeats: must be a positive whole number, not true/false"),
 }
 
 
@@ -155,3 +165,13 @@ def test_the_example_in_the_routines_readme_is_a_valid_routine(tmp_path: Path) -
     path.write_text(example)
     routine = load_routine_file(path)
     assert [s.name for s in routine.stretches] == ["Knee hugs", "Child's pose"]
+
+
+def test_a_directory_or_binary_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", str(tmp_path)]) == 2
+    assert "cannot read it" in capsys.readouterr().err
+    binary = tmp_path / "b.toml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    assert main(["check", str(binary)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(binary) in err

@@ -1,0 +1,54 @@
+"""The virtual audio devices (scripts/virtual-audio) from tests and benchmarks: a speaker whose monitor
+records what was played, a microphone fed by playing into `mic_feed`, and a loopback that puts the
+speaker into the microphone like a bedside device a foot from its mic."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def available() -> bool:
+    if not os.environ.get("PULSE_SERVER") or shutil.which("pactl") is None:
+        return False
+    return subprocess.run(["pactl", "info"], capture_output=True).returncode == 0
+
+
+needs_virtual_audio = pytest.mark.skipif(
+    not available(), reason="needs the virtual audio devices: run through scripts/test (it starts them)")
+
+
+def play_into_mic(path: Path | str, volume: float = 1.0) -> subprocess.Popen:
+    """Start "saying" a WAV file into the virtual microphone; returns the player process."""
+    return subprocess.Popen(["paplay", "--device=mic_feed", f"--volume={int(65536 * volume)}", str(path)])
+
+
+def record_speaker(path: Path | str) -> subprocess.Popen:
+    """Start recording what the virtual speaker plays (16 kHz mono WAV); terminate() to stop."""
+    return subprocess.Popen(["parecord", "--device=speaker.monitor", "--file-format=wav", "--rate=16000",
+                             "--channels=1", "--format=s16le", str(path)])
+
+
+@contextlib.contextmanager
+def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]:
+    """Route the speaker's output into the microphone (PulseAudio module-loopback)."""
+    out = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
+                          f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true"],
+                         capture_output=True, text=True, check=True)
+    module = int(out.stdout.strip())
+    try:
+        if volume != 1.0:
+            inputs = subprocess.run(["pactl", "list", "short", "sink-inputs"], capture_output=True, text=True).stdout
+            for line in inputs.splitlines():
+                fields = line.split()
+                if len(fields) > 1 and fields[1] == str(module):
+                    subprocess.run(["pactl", "set-sink-input-volume", fields[0], f"{int(volume * 100)}%"], check=True)
+        yield module
+    finally:
+        subprocess.run(["pactl", "unload-module", str(module)], capture_output=True)
