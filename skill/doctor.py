@@ -1,0 +1,144 @@
+"""`bedtime-stretch doctor`: check every link of the chain and say what to fix."""
+
+from __future__ import annotations
+
+import importlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from skill.audio import ASR_RATE
+from skill.errors import UserError
+from skill.paths import cache_dir, data_dir
+from skill.routine import available_routines, load_routine_file
+
+
+@dataclass(frozen=True)
+class Finding:
+    ok: bool
+    what: str
+    detail: str
+    fix: str = ""
+
+
+Check = Callable[[], Iterator[Finding]]
+
+
+def check_portaudio() -> Iterator[Finding]:
+    try:
+        import sounddevice as sd
+    except OSError:
+        yield Finding(False, "PortAudio", "the PortAudio library is missing",
+                      "sudo apt-get install libportaudio2 (macOS: brew install portaudio)")
+        return
+    yield Finding(True, "PortAudio", sd.get_portaudio_version()[1])
+
+
+def check_devices(input_device: str | None = None, output_device: str | None = None) -> Iterator[Finding]:
+    try:
+        import sounddevice as sd
+    except OSError:
+        return
+    try:
+        devices = sd.query_devices()
+    except sd.PortAudioError as err:
+        yield Finding(False, "audio devices", f"cannot list them: {err}", "check that the sound server is running")
+        return
+    for kind, spec in (("input", input_device), ("output", output_device)):
+        channels = "max_input_channels" if kind == "input" else "max_output_channels"
+        try:
+            index = sd.default.device[0 if kind == "input" else 1] if spec is None else _find(devices, spec, channels)
+        except LookupError as err:
+            yield Finding(False, f"{kind} device", str(err), "bedtime-stretch devices lists them; pass part of a name")
+            continue
+        if index is None or index < 0:
+            what = "microphone" if kind == "input" else "speaker"
+            yield Finding(False, f"{kind} device", f"no default {what}",
+                          f"plug one in, or pass --{kind}-device NAME (see bedtime-stretch devices)")
+            continue
+        info = devices[index]
+        rate = int(info["default_samplerate"])
+        try:
+            if kind == "input":
+                sd.check_input_settings(device=index, channels=1, samplerate=rate)
+            else:
+                sd.check_output_settings(device=index, channels=1, samplerate=rate)
+        except sd.PortAudioError as err:
+            yield Finding(False, f"{kind} device", f"{info['name']}: {err}", "try another device, or another rate")
+            continue
+        note = "" if kind == "output" or rate % ASR_RATE == 0 or rate >= ASR_RATE else " (low rate)"
+        yield Finding(True, f"{kind} device", f"[{index}] {info['name']} at {rate} Hz{note}")
+
+
+def _find(devices: object, spec: str, channels: str) -> int:
+    matches = [i for i, d in enumerate(devices) if d[channels] > 0 and  # type: ignore[attr-defined]
+               (spec == str(i) or spec.lower() in d["name"].lower())]
+    if not matches:
+        raise LookupError(f"no device matches {spec!r}")
+    return matches[0]
+
+
+def check_dirs() -> Iterator[Finding]:
+    for name, folder in (("data dir", data_dir()), ("cache dir", cache_dir())):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            probe = folder / ".doctor-probe"
+            probe.write_text("ok")
+            probe.unlink()
+            yield Finding(True, name, str(folder))
+        except OSError as err:
+            yield Finding(False, name, f"{folder}: {err.strerror}", f"make {folder} writable, or set XDG_DATA_HOME")
+
+
+def check_history() -> Iterator[Finding]:
+    path = data_dir() / "history.sqlite3"
+    if not path.exists():
+        yield Finding(True, "history", "none yet")
+        return
+    try:
+        with sqlite3.connect(path, timeout=1.0) as db:
+            result = db.execute("PRAGMA quick_check").fetchone()[0]
+        ok = result == "ok"
+        yield Finding(ok, "history", str(path) if ok else f"{path}: {result}",
+                      "" if ok else f"move {path} aside; a new one is made (sessions run without it meanwhile)")
+    except sqlite3.Error as err:
+        yield Finding(False, "history", f"{path}: {err}", f"move {path} aside; a new one is made")
+
+
+def check_routines() -> Iterator[Finding]:
+    for name, path in available_routines().items():
+        try:
+            routine = load_routine_file(path)
+            yield Finding(True, f"routine {name}", f"{len(routine.stretches)} stretches")
+        except UserError as err:
+            yield Finding(False, f"routine {name}", str(err), f"fix it, then: bedtime-stretch check {path}")
+
+
+def check_module(module: str, what: str, fix: str) -> Iterator[Finding]:
+    try:
+        mod = importlib.import_module(module)
+        yield Finding(True, what, getattr(mod, "__version__", "installed"))
+    except ImportError as err:
+        yield Finding(False, what, str(err), fix)
+
+
+def run_checks(checks: list[Check]) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in checks:
+        try:
+            findings.extend(check())
+        except Exception as err:  # a doctor must report, not crash
+            findings.append(Finding(False, getattr(check, "__name__", "check"), f"the check itself failed: {err}"))
+    return findings
+
+
+def report(findings: list[Finding]) -> str:
+    lines = []
+    for f in findings:
+        mark = "ok " if f.ok else "FIX"
+        lines.append(f"[{mark}] {f.what}: {f.detail}")
+        if not f.ok and f.fix:
+            lines.append(f"      -> {f.fix}")
+    bad = sum(not f.ok for f in findings)
+    lines.append("All good." if not bad else f"{bad} thing{'s' if bad > 1 else ''} to fix.")
+    return "\n".join(lines)
