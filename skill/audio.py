@@ -130,3 +130,129 @@ def wav_to_chunks(path: str | Path, rate: int = ASR_RATE, chunk_seconds: float =
     step = max(1, int(rate * chunk_seconds))
     for start in range(0, len(samples), step):
         yield AudioChunk.from_samples(samples[start : start + step], rate, timestamp=start / rate)
+
+
+# ---- shaping speech for a dark bedroom: even loudness, no clicks, soft sounds ------------------------
+
+TARGET_LUFS = -26.0
+"""Every phrase is brought to this loudness: a lone "One" as loud as a long sentence. Quiet on purpose
+(bedtime), with headroom for "louder"."""
+FADE_SECONDS = 0.012
+"""Fade in and out of every sound: long enough that nothing clicks, short enough to be unheard."""
+
+
+def _k_weighting_gain(freqs: np.ndarray) -> np.ndarray:
+    """The ITU-R BS.1770 K-weighting magnitude (high-pass at ~38 Hz and +4 dB shelf above ~1.5 kHz)."""
+    f = np.maximum(freqs, 1e-3)
+    highpass = (f / 38.0) ** 2 / np.sqrt(1 + (f / 38.0) ** 4)
+    shelf_db = 4.0 / (1 + (1681.0 / f) ** 2)
+    return highpass * 10 ** (shelf_db / 20)
+
+
+def loudness_lufs(samples: np.ndarray, rate: int) -> float:
+    """Integrated loudness (LUFS) after BS.1770: K-weighted power over 400 ms blocks, gated at -70 LUFS
+    and at 10 LU below the ungated level. Phrases shorter than a block are one block."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if len(samples) == 0:
+        return -120.0
+    spectrum = np.fft.rfft(samples)
+    weighted = np.fft.irfft(spectrum * _k_weighting_gain(np.fft.rfftfreq(len(samples), 1 / rate)), len(samples))
+    block, hop = int(0.4 * rate), int(0.1 * rate)
+    if len(weighted) <= block:
+        powers = np.array([np.mean(weighted**2)])
+    else:
+        starts = range(0, len(weighted) - block + 1, hop)
+        powers = np.array([np.mean(weighted[s:s + block] ** 2) for s in starts])
+    levels = -0.691 + 10 * np.log10(powers + 1e-20)
+    gated = powers[levels > -70.0]
+    if len(gated) == 0:
+        return -120.0
+    relative = -0.691 + 10 * np.log10(np.mean(gated)) - 10.0
+    gated = powers[(levels > -70.0) & (levels > relative)]
+    return float(-0.691 + 10 * np.log10(np.mean(gated) + 1e-20))
+
+
+def trim_silence(samples: np.ndarray, rate: int, threshold_db: float = -50.0, margin: float = 0.03) -> np.ndarray:
+    """Cut leading and trailing silence, keeping a short margin so consonants are not clipped."""
+    frame = max(1, int(0.01 * rate))
+    n = len(samples) // frame
+    if n == 0:
+        return samples
+    rms = np.sqrt(np.mean(samples[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-20)
+    loud = np.nonzero(20 * np.log10(rms) > threshold_db)[0]
+    if len(loud) == 0:
+        return samples[:0]
+    keep = int(margin * rate)
+    return samples[max(0, loud[0] * frame - keep): min(len(samples), (loud[-1] + 1) * frame + keep)]
+
+
+def fade(samples: np.ndarray, rate: int, seconds_in: float = FADE_SECONDS,
+         seconds_out: float = FADE_SECONDS) -> np.ndarray:
+    """Raised-cosine fade in and out (a copy)."""
+    out = np.array(samples, dtype=np.float32)
+    for seconds, at_end in ((seconds_in, False), (seconds_out, True)):
+        n = min(len(out), int(seconds * rate))
+        if n <= 0:
+            continue
+        ramp = (0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))).astype(np.float32)
+        if at_end:
+            out[-n:] *= ramp[::-1]
+        else:
+            out[:n] *= ramp
+    return out
+
+
+def normalize_loudness(samples: np.ndarray, rate: int, target_lufs: float = TARGET_LUFS,
+                       peak_limit: float = 0.5) -> np.ndarray:
+    """Scale to the target loudness; a phrase whose peaks would pass `peak_limit` is scaled down to it
+    instead (a little quieter rather than ever distorted). The default leaves 6 dB for "louder"."""
+    samples = np.asarray(samples, dtype=np.float32)
+    level = loudness_lufs(samples, rate)
+    if level <= -100:
+        return samples.copy()
+    gain = 10 ** ((target_lufs - level) / 20)
+    peak = float(np.max(np.abs(samples))) * gain
+    if peak > peak_limit:
+        gain *= peak_limit / peak
+    return (samples * gain).astype(np.float32)
+
+
+def shape_phrase(samples: np.ndarray, rate: int) -> np.ndarray:
+    """What is cached for a phrase: trimmed, loudness-normalized, faded in and out."""
+    trimmed = trim_silence(samples, rate)
+    return fade(normalize_loudness(trimmed, rate), rate)
+
+
+def chime(rate: int, seconds: float = 1.6, target_lufs: float = TARGET_LUFS - 6.0) -> np.ndarray:
+    """A soft, low bell between stretches: a few inharmonic partials with a gentle attack and long decay,
+    quieter than speech so it never startles."""
+    t = np.arange(int(seconds * rate)) / rate
+    partials = ((392.0, 1.0, 1.1), (588.0, 0.45, 0.8), (784.0, 0.25, 0.6), (1176.0, 0.08, 0.4))
+    tone = sum(amp * np.sin(2 * np.pi * freq * t) * np.exp(-t / decay) for freq, amp, decay in partials)
+    attack = np.minimum(1.0, t / 0.06)
+    shaped = (tone * attack).astype(np.float32)
+    return fade(normalize_loudness(shaped, rate, target_lufs), rate, 0.0, 0.3)
+
+
+class SoftNoise:
+    """A soft rumble like a distant fan (leaky-integrated white noise), carried across blocks so the
+    joins never click. Off unless asked for."""
+
+    def __init__(self, rate: int, level_db: float = -50.0, seed: int | None = None):
+        self._rng = np.random.default_rng(seed)
+        self._leak = float(np.exp(-2 * np.pi * 200.0 / rate))  # corner near 200 Hz
+        self._state = 0.0
+        # RMS of the leaky integrator's output for unit white noise, to set the level
+        self._scale = 10 ** (level_db / 20) * np.sqrt(1 - self._leak**2)
+
+    def next(self, frames: int) -> np.ndarray:
+        return np.concatenate([self._block(min(256, frames - i)) for i in range(0, frames, 256)] or
+                              [np.zeros(0, np.float32)])
+
+    def _block(self, frames: int) -> np.ndarray:
+        white = self._rng.standard_normal(frames)
+        # y[n] = leak * y[n-1] + x[n], in closed form over a short block (short: leak**-n stays small)
+        powers = self._leak ** np.arange(frames)
+        out = powers * (self._state + np.cumsum(white / powers))
+        self._state = float(out[-1]) * self._leak
+        return (out * self._scale).astype(np.float32)
