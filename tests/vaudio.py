@@ -52,3 +52,46 @@ def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]
         yield module
     finally:
         subprocess.run(["pactl", "unload-module", str(module)], capture_output=True)
+
+
+class MonitorRecorder:
+    """Records what the virtual speaker plays (its monitor), in this process, with sounddevice."""
+
+    def __init__(self, rate: int = 16000):
+        import numpy as np
+        import sounddevice as sd
+
+        self._np = np
+        self.rate = rate
+        self._chunks: list = []
+        self._callbacks = 0
+        os.environ["PULSE_SOURCE"] = "speaker.monitor"
+        try:
+            self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 100,
+                                          device="pulse", callback=self._callback)
+        finally:
+            del os.environ["PULSE_SOURCE"]
+
+    def _callback(self, indata, frames, timing, status) -> None:  # type: ignore[no-untyped-def]
+        self._callbacks += 1
+        self._chunks.append(indata[:, 0].copy())
+
+    def __enter__(self) -> MonitorRecorder:
+        import time
+
+        self._stream.start()
+        # a new stream on a monitor gets no audio for a moment: wait until it flows steadily
+        deadline, previous, steady = time.monotonic() + 5, 0, 0
+        while time.monotonic() < deadline and steady < 10:
+            time.sleep(0.01)
+            steady = steady + 1 if self._callbacks > previous else 0
+            previous = self._callbacks
+        self._chunks.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+    def audio(self):  # type: ignore[no-untyped-def]
+        return self._np.concatenate(self._chunks) if self._chunks else self._np.zeros(0, self._np.float32)
