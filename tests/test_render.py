@@ -1,0 +1,72 @@
+"""Real synthesis with the bundled voice: even loudness, no clipping, and a rendered session that
+follows the simulated timeline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skill.audio import TARGET_LUFS, loudness_lufs, read_wav
+from skill.cli import main
+from skill.render import END_SECONDS, render
+from skill.routine import load_routine_file
+from skill.tts import PhraseCache, Voice, rate_for_tempo
+
+SHORT = Path(__file__).resolve().parent / "data" / "short-routine.toml"
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> PhraseCache:
+    return PhraseCache(Voice(), tmp_path_factory.mktemp("phrases"))
+
+
+@pytest.mark.parametrize("text", ["One", "Breathe in.", "Ten more seconds.", "Sleep tight.",
+                                  "Keeping your lower back on the bed and your hips level, bend your right knee in "
+                                  "towards your right armpit.", "Stretch 3 of 8: Gentle bridge."])
+def test_every_phrase_is_at_the_target_loudness(cache: PhraseCache, text: str) -> None:
+    samples, rate = cache.get(text)
+    assert abs(loudness_lufs(samples, rate) - TARGET_LUFS) < 1.5
+    assert np.max(np.abs(samples)) < 0.99
+    assert abs(samples[0]) < 0.01 and abs(samples[-1]) < 0.01  # faded: no click at either end
+
+
+def test_a_broken_cache_entry_is_made_again(cache: PhraseCache) -> None:
+    path = cache.path("Two", "calm")
+    cache.get("Two")
+    path.write_bytes(b"RIFF\x00\x00garbage")
+    samples, _ = cache.get("Two")
+    assert len(samples) > 1000
+    assert cache.has("Two", "calm")
+
+
+def test_speaking_rate_follows_the_tempo(cache: PhraseCache) -> None:
+    text = "Slowly count to five."
+    assert cache.seconds(text, rate_for_tempo(1.6)) > 1.1 * cache.seconds(text, rate_for_tempo(1.0))
+    assert cache.seconds(text, rate_for_tempo(0.6)) < cache.seconds(text, rate_for_tempo(1.0))
+
+
+@pytest.mark.parametrize("tempo", [1.0, 1.25])
+def test_rendered_session_follows_the_simulated_timeline(cache: PhraseCache, tmp_path: Path, tempo: float) -> None:
+    routine = load_routine_file(SHORT)
+    out = tmp_path / "session.wav"
+    seconds, events = render(routine, cache, out, tempo=tempo)
+    samples, rate = read_wav(out)
+    assert len(samples) / rate == pytest.approx(seconds, abs=0.01)
+    timeline = events[-1].t  # the simulated session's end
+    assert events[-1].event == "end" and events[-1].data["completed"]
+    assert abs((seconds - END_SECONDS) - timeline) / timeline < 0.02
+    assert np.max(np.abs(samples)) < 0.98  # nothing clipped
+    # speech really is where the timeline says: loud at the first count, quiet in the long lead-in gap
+    count = next(e for e in events if e.event == "cue")
+    at = int(count.t * rate)
+    assert np.max(np.abs(samples[at: at + rate // 3])) > 0.05
+
+
+def test_render_command_prints_the_duration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "s.wav"
+    assert main(["render", str(SHORT), "-o", str(out)]) == 0
+    assert f"{out}: " in capsys.readouterr().out and out.stat().st_size > 100_000
+    assert main(["render", str(SHORT), "-o", str(tmp_path / "s.mp3")]) == 2
+    assert main(["render", str(SHORT), "-o", str(tmp_path / "nope" / "s.wav")]) == 2
