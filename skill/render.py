@@ -36,10 +36,10 @@ def render(routine: Routine, cache: PhraseCache, out: Path, tempo: float = 1.0,
             continue
         sounds.append((e.t, samples))
         end = max(end, e.t + len(samples) / rate)
-    total = int(round((end + END_SECONDS) * rate))
+    total = round((end + END_SECONDS) * rate)
     mix = np.zeros(total, np.float32)
     for t, samples in sounds:
-        start = int(round(t * rate))
+        start = round(t * rate)
         mix[start: start + len(samples)] += samples[: total - start]
     if noise:
         mix += SoftNoise(rate, seed=0).next(total)
