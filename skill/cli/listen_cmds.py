@@ -1,7 +1,75 @@
-"""Subcommands of this area (placeholder until the area lands)."""
+"""Subcommands for listening: recognize, listen, models."""
+
+from __future__ import annotations
 
 import argparse
+import sys
+
+from skill.errors import UserError
+
+
+def add_engine_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto",
+                   help="recognizer (default auto: Vosk when its model is installed, else pocketsphinx)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add this area's subcommands to the parser."""
+    p = sub.add_parser("recognize", help="the command in each WAV file: FILE<TAB>INTENT per line")
+    p.add_argument("files", nargs="+", metavar="FILE.wav")
+    add_engine_option(p)
+    p.set_defaults(func=cmd_recognize)
+
+    p = sub.add_parser("listen", help="print what the microphone hears, live (for setting up a mic)")
+    p.add_argument("--input-device", metavar="NAME|INDEX", help="the microphone (default: the system's)")
+    add_engine_option(p)
+    p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("models", help="speech models: list, download")
+    p.add_argument("action", choices=("list", "download"))
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    import wave
+
+    from skill.asr import open_engine, recognize_file
+
+    engine = open_engine(args.engine)
+    failed = False
+    for path in args.files:
+        try:
+            rec = recognize_file(engine, path)
+        except (OSError, EOFError, wave.Error, ValueError) as err:
+            print(f"bedtime-stretch: {path}: cannot read it as a WAV file ({err})", file=sys.stderr)
+            failed = True
+            continue
+        print(f"{path}\t{rec.intent.value if rec.intent else 'none'}", flush=True)
+    return 1 if failed else 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from skill.asr import open_recognizer
+    from skill.microphone import Microphone
+
+    recognizer = open_recognizer(args.engine)
+    with Microphone(args.input_device) as mic:
+        print(f"Listening on {mic.device.name} ({mic.rate} Hz). Say a command; Ctrl-C to stop.", file=sys.stderr)
+        for chunk, _ in mic.chunks():
+            for rec in recognizer.feed(chunk):
+                intent = rec.intent.value if rec.intent else "none"
+                why = f"  ({rec.reason})" if rec.reason else ""
+                print(f"{intent:8} {rec.text!r:24} confidence {rec.confidence:.2f}{why}", flush=True)
+        if mic.lost:
+            raise UserError("the microphone went away (unplugged?)")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from skill import models
+
+    if args.action == "list":
+        print(models.describe())
+        return 0
+    path = models.download(progress=models.stderr_progress("Downloading the Vosk model"))
+    print(f"installed: {path}")
+    return 0

@@ -1,0 +1,329 @@
+"""Offline command recognition: the Recognizer protocol, the engines behind it, and rejection.
+
+Audio is cut into utterances by an energy endpointer (shared by the engines), each utterance is decoded
+against a grammar of the command phrases, and then judged: a command is short, its words cover the
+speech, and (pocketsphinx) an unconstrained phone decode of the same audio sounds like the phrase.
+Everything else is "no command": a partner talking, breathing, the guide's own sentences.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
+from skill.commands import Intent, all_phrases, normalize, parse
+from skill.errors import UserError
+
+log = logging.getLogger(__name__)
+
+FRAME = 320
+"""20 ms at 16 kHz: the endpointer's frame."""
+MAX_COMMAND_SECONDS = 2.2
+"""Longer speech is a sentence, not a command ("Repeat on the opposite side")."""
+MIN_COMMAND_SECONDS = 0.12
+HANGOVER_SECONDS = 0.22
+"""Quiet after speech before the utterance is decoded: short, so commands act quickly."""
+PREROLL_SECONDS = 0.25
+DITHER = 2e-3
+"""A noise floor under the audio: exact digital silence confuses the acoustic models."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    intent: Intent | None
+    """None: not a command."""
+    text: str
+    """The words heard."""
+    confidence: float
+    """0..1."""
+    start: float
+    """Seconds of stream time (chunk timestamps) where the utterance begins."""
+    end: float
+    """Seconds of stream time where the speech ends."""
+    reason: str = ""
+    """Why it was rejected, when it was."""
+
+
+class Recognizer(Protocol):
+    def feed(self, chunk: AudioChunk) -> list[Recognition]: ...
+
+    def flush(self) -> list[Recognition]: ...
+
+    def reset(self) -> None: ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def decode(self, samples: np.ndarray) -> Recognition:
+        """One utterance (16 kHz mono float32, with a little silence around it)."""
+
+
+def frame_db(samples: np.ndarray) -> np.ndarray:
+    n = len(samples) // FRAME
+    if n == 0:
+        return np.zeros(0)
+    frames = samples[: n * FRAME].reshape(n, FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+
+
+def voiced_span(levels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Which frames are speech (well above the clip's own floor), and the first/last such frame."""
+    if len(levels) == 0:
+        return np.zeros(0, bool), 0, -1
+    floor = float(np.percentile(levels, 10))
+    voiced = (levels > floor + 9.0) & (levels > -62.0)
+    idx = np.nonzero(voiced)[0]
+    return voiced, (int(idx[0]) if len(idx) else 0), (int(idx[-1]) if len(idx) else -1)
+
+
+def with_dither(samples: np.ndarray, seed: int = 0) -> np.ndarray:
+    noise = np.random.default_rng(seed).normal(0, DITHER, len(samples)).astype(np.float32)
+    return np.clip(samples + noise, -1, 1)
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+# ---- pocketsphinx -----------------------------------------------------------------------------------
+
+
+def _edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
+    return row[-1]
+
+
+class PocketsphinxEngine:
+    """pocketsphinx 5 with the en-us model its wheel ships: a JSGF grammar of the phrases, checked
+    against an unconstrained phone decode of the same audio."""
+
+    name = "pocketsphinx"
+    MIN_CONFIDENCE = 0.5
+    """Below this, not a command. Confidence = the share of the speech the grammar's words account for,
+    times how closely a free phone decode of the same audio matches the phrase's phones. Tuned on the
+    tuning voices of tests/asr_set.py (see scripts/bench_asr.py for where it stands)."""
+
+    def __init__(self, phrases: Sequence[str]):
+        from pocketsphinx import Decoder, get_model_path
+
+        model = Path(get_model_path()) / "en-us"
+        self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), loglevel="FATAL")
+        self._phrases = list(phrases)
+        grammar = "#JSGF V1.0;\ngrammar commands;\npublic <command> = " + " | ".join(
+            f"( {p} )" for p in self._phrases) + " ;\n"
+        self._decoder.add_jsgf_string("commands", grammar)
+        self._decoder.add_allphone_file("phones", str(model / "en-us-phone.lm.bin"))
+        self._pron = {w: (self._decoder.lookup_word(w) or "").split() for p in self._phrases for w in p.split()}
+
+    def _run(self, search: str, pcm: bytes) -> tuple[str, list[tuple[str, int, int]]]:
+        d = self._decoder
+        d.activate_search(search)
+        d.start_utt()
+        d.process_raw(pcm, full_utt=True)
+        d.end_utt()
+        hyp = d.hyp()
+        segs = [(s.word, s.start_frame, s.end_frame) for s in (d.seg() or [])]
+        return (hyp.hypstr if hyp else ""), segs
+
+    def decode(self, samples: np.ndarray) -> Recognition:
+        samples = with_dither(samples)
+        pcm = to_pcm16(samples)
+        text, segs = self._run("commands", pcm)
+        text = normalize(text)
+        intent = parse(text) if text in self._phrases else None
+        if intent is None:
+            return Recognition(None, text, 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
+        levels = frame_db(samples)
+        voiced, first, last = voiced_span(levels)
+        # pocketsphinx frames are 10 ms; ours are 20 ms
+        words = np.zeros(len(levels), bool)
+        for word, start, end in segs:
+            if not word.startswith(("<", "[", "+")):
+                words[start // 2: end // 2 + 1] = True
+        coverage = float(np.sum(voiced & words) / max(1, np.sum(voiced)))
+        phones, _ = self._run("phones", pcm)
+        heard = [p for p in phones.split() if p not in ("SIL",) and not p.startswith("+")]
+        expected = [ph for w in text.split() for ph in self._pron.get(w, [])]
+        distance = _edit_distance(heard, expected) / max(1, len(expected))
+        confidence = float(max(0.0, min(1.0, coverage * (1 - distance / 2))))
+        seconds = (last - first + 1) * FRAME / ASR_RATE
+        t0, t1 = first * FRAME / ASR_RATE, (last + 1) * FRAME / ASR_RATE
+        if seconds > MAX_COMMAND_SECONDS:
+            return Recognition(None, text, confidence, t0, t1, f"too long for a command ({seconds:.1f} s)")
+        if seconds < MIN_COMMAND_SECONDS:
+            return Recognition(None, text, confidence, t0, t1, "too short")
+        if confidence < self.MIN_CONFIDENCE:
+            return Recognition(None, text, confidence, t0, t1,
+                               f"unsure (words cover {coverage:.2f} of the speech, phones differ by {distance:.2f})")
+        return Recognition(intent, text, confidence, t0, t1)
+
+
+# ---- Vosk -------------------------------------------------------------------------------------------
+
+
+class VoskEngine:
+    """Vosk with a grammar of the phrases plus "[unk]", loaded by path (never Model(lang=...): that
+    downloads silently)."""
+
+    name = "vosk"
+    MIN_WORD_CONFIDENCE = 0.65
+
+    def __init__(self, model_path: Path, phrases: Sequence[str]):
+        import vosk
+
+        vosk.SetLogLevel(-1)
+        try:
+            self._model = vosk.Model(str(model_path))
+        except Exception as err:
+            raise UserError(f"{model_path}: not a usable Vosk model ({err}); run "
+                            "`bedtime-stretch models download` again") from None
+        self._phrases = list(phrases)
+        self._grammar = json.dumps([*self._phrases, "[unk]"])
+        self._vosk = vosk
+
+    def decode(self, samples: np.ndarray) -> Recognition:
+        samples = with_dither(samples)
+        rec = self._vosk.KaldiRecognizer(self._model, ASR_RATE, self._grammar)
+        rec.SetWords(True)
+        rec.AcceptWaveform(to_pcm16(samples))
+        result = json.loads(rec.FinalResult())
+        words = result.get("result", [])
+        text = normalize(result.get("text", ""))
+        seconds = len(samples) / ASR_RATE
+        if not words or "[unk]" in result.get("text", ""):
+            return Recognition(None, text, 0.0, 0.0, seconds, "not a command")
+        confidence = float(min(w.get("conf", 0.0) for w in words))
+        t0, t1 = float(words[0]["start"]), float(words[-1]["end"])
+        levels = frame_db(samples)
+        _, first, last = voiced_span(levels)
+        speech = (last - first + 1) * FRAME / ASR_RATE
+        intent = parse(text) if text in self._phrases else None
+        if intent is None:
+            return Recognition(None, text, confidence, t0, t1, "not a whole phrase")
+        if speech > MAX_COMMAND_SECONDS:
+            return Recognition(None, text, confidence, t0, t1, f"too long for a command ({speech:.1f} s)")
+        if confidence < self.MIN_WORD_CONFIDENCE:
+            return Recognition(None, text, confidence, t0, t1, f"unsure ({confidence:.2f})")
+        return Recognition(intent, text, confidence, t0, t1)
+
+
+# ---- endpointing: a stream of chunks -> utterances -------------------------------------------------
+
+
+class StreamRecognizer:
+    """Cuts a live 16 kHz stream into utterances with an adaptive-floor energy endpointer and decodes
+    each with the engine. Decisions come HANGOVER_SECONDS after the last word."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, np.float32)
+        self._time = 0.0  # stream time of the first pending sample
+        self._floor = -60.0
+        self._history: list[np.ndarray] = []
+        self._speech: list[np.ndarray] | None = None
+        self._speech_start = 0.0
+        self._loud_run = 0
+        self._quiet_run = 0
+
+    def feed(self, chunk: AudioChunk) -> list[Recognition]:
+        if not len(self._pending):
+            self._time = chunk.timestamp
+        samples = chunk.samples() if chunk.rate == ASR_RATE else resample(chunk.samples(), chunk.rate, ASR_RATE)
+        self._pending = np.concatenate([self._pending, samples])
+        out: list[Recognition] = []
+        while len(self._pending) >= FRAME:
+            frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+            t = self._time
+            self._time += FRAME / ASR_RATE
+            result = self._frame(frame, t)
+            if result is not None:
+                out.append(result)
+        return out
+
+    def _frame(self, frame: np.ndarray, t: float) -> Recognition | None:
+        level = float(10 * np.log10(np.mean(frame.astype(np.float64) ** 2) + 1e-12))
+        # the floor follows quiet quickly and loudness slowly, so speech does not raise it
+        self._floor = level if level < self._floor else self._floor + 0.02
+        loud = level > max(self._floor + 10.0, -60.0)
+        preroll = int(PREROLL_SECONDS * ASR_RATE / FRAME)
+        if self._speech is None:
+            self._history = [*self._history[-preroll:], frame]
+            self._loud_run = self._loud_run + 1 if loud else 0
+            if self._loud_run >= 3:
+                self._speech = list(self._history)
+                self._speech_start = t - (len(self._history) - 1) * FRAME / ASR_RATE
+                self._quiet_run = 0
+            return None
+        self._speech.append(frame)
+        self._quiet_run = 0 if loud else self._quiet_run + 1
+        too_long = len(self._speech) * FRAME / ASR_RATE > MAX_COMMAND_SECONDS + 2.0
+        if self._quiet_run * FRAME / ASR_RATE >= HANGOVER_SECONDS or too_long:
+            return self._decode()
+        return None
+
+    def _decode(self) -> Recognition:
+        audio = np.concatenate(self._speech or [])
+        start = self._speech_start
+        self._speech, self._history, self._loud_run = None, [], 0
+        rec = self.engine.decode(audio)
+        return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason)
+
+    def flush(self) -> list[Recognition]:
+        return [self._decode()] if self._speech else []
+
+
+# ---- choosing an engine ---------------------------------------------------------------------------
+
+
+def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
+    from skill.models import find_vosk_model
+
+    phrases = list(phrases or all_phrases())
+    if engine not in ("auto", "vosk", "pocketsphinx"):
+        raise UserError(f"--engine {engine}: must be auto, vosk or pocketsphinx")
+    if engine in ("auto", "vosk"):
+        model = find_vosk_model()
+        if model is not None:
+            return VoskEngine(model, phrases)
+        if engine == "vosk":
+            raise UserError("no Vosk model installed: run `bedtime-stretch models download`, or use --engine "
+                            "pocketsphinx")
+        if not quiet:
+            log.warning("using the built-in recognizer; `bedtime-stretch models download` improves accuracy")
+    return PocketsphinxEngine(phrases)
+
+
+def open_recognizer(engine: str = "auto", phrases: Sequence[str] | None = None,
+                    quiet: bool = False) -> StreamRecognizer:
+    return StreamRecognizer(open_engine(engine, phrases, quiet))
+
+
+def recognize_samples(engine: Engine, samples: np.ndarray, rate: int) -> Recognition:
+    """A whole recording (any rate) as one utterance, with a little quiet padded around it."""
+    audio = resample(samples, rate, ASR_RATE)
+    # Pad with the recording's own background level, as a live stream would continue, not with silence.
+    levels = frame_db(audio)
+    floor = 10 ** (float(np.percentile(levels, 10)) / 20) if len(levels) else 0.0
+    pad = np.random.default_rng(1).normal(0, floor, int(0.3 * ASR_RATE)).astype(np.float32)
+    return engine.decode(np.concatenate([pad, audio, pad]))
+
+
+def recognize_file(engine: Engine, path: str | os.PathLike[str]) -> Recognition:
+    samples, rate = read_wav(path)
+    return recognize_samples(engine, samples, rate)

@@ -1,0 +1,98 @@
+"""The microphone: a sounddevice input stream at the device's own rate, handed on as 16 kHz mono chunks.
+
+The PortAudio callback only copies the block into a queue; resampling and everything else happens on
+the consumer's thread. Overflows are counted and logged, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import soxr
+
+from skill.audio import ASR_RATE, AudioChunk
+from skill.devices import Device, NoDevice, find_input_device, sounddevice
+
+log = logging.getLogger(__name__)
+
+BLOCK_SECONDS = 0.02
+
+
+class Microphone:
+    """Context manager; iterate `chunks()` for (AudioChunk at 16 kHz, monotonic capture time)."""
+
+    def __init__(self, device: str | int | None = None):
+        self._sd = sounddevice()
+        self.device: Device = find_input_device(device)
+        self.rate = self.device.rate
+        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=500)
+        self.overflows = 0
+        self.lost = False
+        self._closing = False
+        self._stream: Any = None
+        self._frames = 0
+
+    def __enter__(self) -> Microphone:
+        sd = self._sd
+        try:
+            self._stream = sd.InputStream(samplerate=self.rate, device=self.device.index, channels=1,
+                                          dtype="float32", blocksize=int(self.rate * BLOCK_SECONDS),
+                                          callback=self._callback, finished_callback=self._finished)
+            self._offset = time.monotonic() - self._stream.time
+            self._stream.start()
+        except sd.PortAudioError as err:
+            raise NoDevice(f"cannot open the microphone {self.device.name!r}: {err}") from None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._closing = True
+        if self._stream is not None:
+            try:
+                self._stream.abort()
+                self._stream.close()
+            except self._sd.PortAudioError as err:
+                log.info("closing the microphone: %s", err)
+        self._queue.put(None)
+
+    def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        try:
+            self._queue.put_nowait((indata[:, 0].copy(), timing.inputBufferAdcTime + self._offset))
+        except queue.Full:
+            self.overflows += 1
+
+    def _finished(self) -> None:
+        if not self._closing:
+            self.lost = True
+            log.warning("the microphone stream stopped")
+            self._queue.put(None)
+
+    def chunks(self, timeout: float | None = None) -> Iterator[tuple[AudioChunk, float]]:
+        """16 kHz mono chunks with the monotonic time of their first sample, until the mic is closed."""
+        reported = 0
+        # a streaming resampler: block-by-block one-shot resampling would click at every block edge
+        resampler = soxr.ResampleStream(self.rate, ASR_RATE, 1, dtype="float32") if self.rate != ASR_RATE else None
+        while True:
+            try:
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                return
+            if item is None:
+                return
+            block, captured_at = item
+            if self.overflows > reported:
+                log.info("microphone overflow (%d so far): a little audio was lost", self.overflows)
+                reported = self.overflows
+            samples = resampler.resample_chunk(block) if resampler is not None else block
+            chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=self._frames / self.rate)
+            self._frames += len(block)
+            yield chunk, captured_at

@@ -1,0 +1,114 @@
+"""Speech models on disk: where they are looked for, and the checked, atomic download."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import tempfile
+import tomllib
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+from skill.errors import UserError
+from skill.paths import REPO_ROOT, data_dir
+
+MANIFEST = REPO_ROOT / "models" / "manifest.toml"
+VOSK_MODEL = "vosk-model-small-en-us-0.15"
+
+
+def model_dirs() -> list[Path]:
+    """The checkout's models/ first, then the data dir's."""
+    return [REPO_ROOT / "models", data_dir() / "models"]
+
+
+def is_vosk_model(path: Path) -> bool:
+    return (path / "am" / "final.mdl").is_file() and (path / "conf").is_dir()
+
+
+def find_vosk_model(name: str = VOSK_MODEL) -> Path | None:
+    for folder in model_dirs():
+        candidate = folder / name
+        if is_vosk_model(candidate):
+            return candidate
+    return None
+
+
+def manifest() -> dict[str, dict]:
+    with MANIFEST.open("rb") as f:
+        return tomllib.load(f)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
+             opener: Callable[[str], object] = urllib.request.urlopen) -> Path:
+    """Fetch, verify and unpack a model from the manifest; return where it is."""
+    entries = {e["name"]: e for e in manifest().values()}
+    if name not in entries:
+        raise UserError(f"{MANIFEST}: no model named {name!r} (known: {', '.join(entries)})")
+    entry = entries[name]
+    dest = dest or data_dir() / "models"
+    target = dest / name
+    if is_vosk_model(target):
+        return target
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
+        archive = Path(tmp) / "model.zip"
+        try:
+            with opener(entry["url"]) as response, archive.open("wb") as out:  # type: ignore[attr-defined]
+                total = int(response.headers.get("Content-Length") or 0)
+                done = 0
+                while block := response.read(1 << 16):
+                    out.write(block)
+                    done += len(block)
+                    if progress:
+                        progress(done, total or done)
+        except (urllib.error.URLError, OSError) as err:
+            raise UserError(f"cannot download {entry['url']}: {getattr(err, 'reason', err)} (are you online? "
+                            f"or unzip the model by hand into {dest})") from None
+        actual = _sha256(archive)
+        if actual != entry["sha256"]:
+            raise UserError(f"{entry['url']}: the download is not the expected file (sha256 {actual[:16]}..., "
+                            f"expected {entry['sha256'][:16]}...); nothing was installed, try again")
+        unpacked = Path(tmp) / "unpacked"
+        try:
+            with zipfile.ZipFile(archive) as z:
+                z.extractall(unpacked)
+        except zipfile.BadZipFile as err:
+            raise UserError(f"{entry['url']}: the archive is damaged ({err}); try again") from None
+        inner = unpacked / name if (unpacked / name).is_dir() else unpacked
+        if not is_vosk_model(inner):
+            raise UserError(f"{entry['url']}: the archive does not hold a Vosk model; nothing was installed")
+        if target.exists():
+            shutil.rmtree(target)
+        inner.rename(target)  # same filesystem: the model appears whole or not at all
+    return target
+
+
+def describe() -> str:
+    found = find_vosk_model()
+    lines = [f"vosk: {found}" if found else f"vosk: not installed ({VOSK_MODEL}; `bedtime-stretch models download`)"]
+    try:
+        from pocketsphinx import get_model_path
+
+        lines.append(f"pocketsphinx: built in ({get_model_path()}/en-us)")
+    except ImportError:
+        lines.append("pocketsphinx: not installed")
+    lines.append(f"a session will use: {'vosk' if found else 'pocketsphinx'}")
+    return "\n".join(lines)
+
+
+def stderr_progress(label: str) -> Callable[[int, int], None]:
+    from skill.tts import progress_bar
+
+    return progress_bar(label, sys.stderr)
