@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -152,7 +153,7 @@ def test_models_download_checks_the_checksum(tmp_path: Path) -> None:
     from skill.errors import UserError
 
     class Response(io.BytesIO):
-        headers = {"Content-Length": "5"}
+        headers: ClassVar[dict[str, str]] = {"Content-Length": "5"}
 
     with pytest.raises(UserError, match="not the expected file"):
         models.download(dest=tmp_path, opener=lambda url: Response(b"hello"))
