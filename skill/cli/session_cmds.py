@@ -1,13 +1,23 @@
-"""Subcommands for live sessions: run (the default)."""
+"""Subcommands for live sessions: run (the default), serve, history, doctor."""
 
 from __future__ import annotations
 
 import argparse
 
+from skill.cli.listen_cmds import add_engine_option
 from skill.cli.routine_cmds import add_tempo_option, check_tempo, open_events
+from skill.cli.speech_cmds import add_voice_option, prepare
 from skill.history import History
 from skill.routine import load_routine
 from skill.session import run_text_session
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-device", metavar="NAME|INDEX", help="the microphone (part of its name; see devices)")
+    p.add_argument("--output-device", metavar="NAME|INDEX", help="the speaker (part of its name; see devices)")
+    p.add_argument("--noise", action="store_true", help="a soft background rumble under the voice")
+    add_engine_option(p)
+    add_voice_option(p)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,18 +26,48 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--text", action="store_true", help="in the terminal: print what it says, type commands")
     p.add_argument("--events", metavar="FILE", help="write the session's events as JSON lines")
     add_tempo_option(p, default=None)
+    add_device_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("serve", help="bedside service: idle until \"start stretching\", run a session, repeat")
+    p.add_argument("routine", nargs="?", help="name or path (default: the built-in routine)")
+    add_device_options(p)
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("history", help="recent sessions and your current streak")
     p.add_argument("-n", type=int, default=10, help="how many sessions to show (default 10)")
     p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser("doctor", help="check the microphone, speaker, models, voice and cache; say what to fix")
+    add_device_options(p)
+    p.set_defaults(func=cmd_doctor)
+
+
+def _audio_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from skill.live_session import AudioOptions
+
+    return AudioOptions(input_device=args.input_device, output_device=args.output_device, engine=args.engine,
+                        noise=args.noise)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     tempo = check_tempo(args.tempo)
     with open_events(args.events) as events:
-        run_text_session(routine, tempo=tempo, events=events)
+        if args.text:
+            run_text_session(routine, tempo=tempo, events=events)
+            return 0
+        from skill.live_session import run_audio_session
+
+        cache = prepare(args.routine, args.voice, tempo or History().preferences().tempo)
+        run_audio_session(routine, cache, _audio_options(args), tempo=tempo, events=events)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from skill.live_session import serve
+
+    serve(args.routine, args.voice, _audio_options(args))
     return 0
 
 
@@ -48,3 +88,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     nights = "night" if streak == 1 else "nights"
     print(f"\nCurrent streak: {streak} {nights} in a row.")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from skill import doctor
+
+    findings = doctor.run_checks(doctor.all_checks(args.input_device, args.output_device, args.voice))
+    print(doctor.report(findings))
+    return 0 if all(f.ok for f in findings) else 1

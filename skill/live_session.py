@@ -1,0 +1,247 @@
+"""The hands-free session: speaker and microphone on the default (or named) devices, listening all the
+while, not obeying its own voice, and carrying on when a device comes and goes.
+
+Threads: the controller loop (main), the speaker's worker threads, the listener (mic -> echo canceller
+-> recognizer -> self-hearing filter -> inbox) and a device watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TextIO
+
+import numpy as np
+import soxr
+
+from skill.asr import StreamRecognizer, open_recognizer
+from skill.audio import ASR_RATE
+from skill.bookkeeping import Bookkeeper
+from skill.commands import Intent
+from skill.controller import State
+from skill.devices import NoDevice
+from skill.effects import Chime, Say
+from skill.engine import LiveInbox
+from skill.listener import Listener, ReferenceBuffer
+from skill.microphone import Microphone
+from skill.playback import LiveSpeaker
+from skill.routine import Routine
+from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.session import run_live, run_text_session
+from skill.tts import PhraseCache
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = 2.0
+
+
+@dataclass
+class AudioOptions:
+    input_device: str | None = None
+    output_device: str | None = None
+    engine: str = "auto"
+    noise: bool = False
+
+
+class TrackedSpeaker:
+    """The live speaker, as the controller sees it: it tells the playback tracker what is said, and it
+    can be swapped for a new one when the device comes back."""
+
+    def __init__(self, inner: LiveSpeaker, tracker: PlaybackTracker):
+        self.inner = inner
+        self._tracker = tracker
+
+    def say(self, say: Say) -> None:
+        self._tracker.handed(say.seq, say.text)
+        self.inner.say(say)
+
+    def chime(self, chime: Chime) -> None:
+        self._tracker.handed(chime.seq, "")
+        self.inner.chime(chime)
+
+    def cut(self) -> None:
+        self.inner.cut()
+
+    def change_volume(self, step_db: float) -> float:
+        return self.inner.change_volume(step_db)
+
+    def close(self, fade: bool = True) -> None:
+        self.inner.close(fade)
+
+
+class ReferenceWriter:
+    """What the speaker played, resampled to 16 kHz as a stream, into the echo canceller's buffer."""
+
+    def __init__(self, buffer: ReferenceBuffer):
+        self.buffer = buffer
+        self._resampler: soxr.ResampleStream | None = None
+        self._rate = 0
+
+    def __call__(self, samples: np.ndarray, rate: int, at: float) -> None:
+        if rate != self._rate:
+            self._resampler = soxr.ResampleStream(rate, ASR_RATE, 1, dtype="float32")
+            self._rate = rate
+        assert self._resampler is not None
+        self.buffer.write(self._resampler.resample_chunk(samples), at)
+
+
+class LiveSession:
+    def __init__(self, routine: Routine, cache: PhraseCache, options: AudioOptions,
+                 say_notice: Callable[[str], None]):
+        self.routine = routine
+        self.cache = cache
+        self.options = options
+        self.notice = say_notice
+        self.inbox = LiveInbox()
+        self.tracker = PlaybackTracker()
+        self.reference = ReferenceBuffer()
+        self._reference_writer = ReferenceWriter(self.reference)
+        self._stopped = threading.Event()
+        self._device_pause = False
+        self.speaker = TrackedSpeaker(self._open_speaker(), self.tracker)
+        self.recognizer: StreamRecognizer | None = None
+        self.mic: Microphone | None = None
+
+    def _on_done(self, seq: int) -> None:
+        self.tracker.done(seq)
+        self.inbox.speech_done(seq)
+
+    def _open_speaker(self) -> LiveSpeaker:
+        return LiveSpeaker(self._on_done, self.cache, device=self.options.output_device, noise=self.options.noise,
+                           on_played=self._reference_writer)
+
+    def open_microphone(self) -> bool:
+        try:
+            self.mic = Microphone(self.options.input_device).__enter__()
+        except NoDevice as err:
+            self.notice(f"No microphone ({err}). The guide will move on by itself; Ctrl-C ends.")
+            return False
+        if self.recognizer is None:
+            self.recognizer = open_recognizer(self.options.engine)
+        threading.Thread(target=self._listen, name="listener", daemon=True).start()
+        return True
+
+    def _listen(self) -> None:
+        assert self.recognizer is not None
+        listener = Listener(self.recognizer, SelfHearingFilter(self.tracker), post=self.inbox.heard,
+                            reference=self.reference)
+        while not self._stopped.is_set():
+            mic = self.mic
+            if mic is not None:
+                try:
+                    for chunk, at in mic.chunks():
+                        listener.feed(chunk, at)
+                        if self._stopped.is_set():
+                            return
+                except Exception:  # a listener must never take the session down
+                    log.exception("listening failed; starting it again")
+                if self._stopped.is_set():
+                    return
+                self.notice("The microphone went away. Still guiding; plug it back in to talk to me again.")
+                self.mic = None
+            time.sleep(RETRY_SECONDS)
+            with contextlib.suppress(NoDevice):
+                self.mic = Microphone(self.options.input_device).__enter__()
+                self.recognizer.reset()
+                self.notice("The microphone is back.")
+
+    def _watch_speaker(self) -> None:
+        while not self._stopped.wait(0.5):
+            if self.speaker.inner.lost and not self._device_pause:
+                self._device_pause = True
+                self.notice("The speaker went away: pausing until it is back.")
+                self.inbox.heard(Intent.PAUSE, "(speaker lost)")
+            if self._device_pause:
+                try:
+                    self.speaker.inner = self._open_speaker()
+                except NoDevice:
+                    time.sleep(RETRY_SECONDS)
+                    continue
+                self._device_pause = False
+                self.notice("The speaker is back: carrying on.")
+                self.inbox.heard(Intent.RESUME, "(speaker back)")
+
+    def run(self, tempo: float | None, events: IO[str] | None, book: Bookkeeper | None) -> State | None:
+        threading.Thread(target=self._watch_speaker, name="speaker-watch", daemon=True).start()
+        try:
+            return run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book)
+        except KeyboardInterrupt:
+            self.speaker.cut()
+            raise
+        finally:
+            self._stopped.set()
+            self.speaker.close(fade=True)
+            if self.mic is not None:
+                self.mic.close()
+
+
+def run_audio_session(routine: Routine, cache: PhraseCache, options: AudioOptions, *, tempo: float | None = None,
+                      events: IO[str] | None = None, out: TextIO | None = None,
+                      book: Bookkeeper | None = None) -> State | None:
+    """A session on the speaker and microphone; with no speaker, the terminal session instead."""
+    out = out or sys.stdout
+
+    def notice(text: str) -> None:
+        print(f"bedtime-stretch: {text}", file=out, flush=True)
+
+    try:
+        session = LiveSession(routine, cache, options, notice)
+    except NoDevice as err:
+        notice(f"No speaker ({err}). Running in the terminal instead: type commands, Ctrl-C ends.")
+        return run_text_session(routine, tempo=tempo, events=events, out=out, book=book)
+    if session.open_microphone():
+        notice(f"Listening on {session.mic.device.name if session.mic else '?'}; "
+               f"speaking on {session.speaker.inner.device.name}. Say \"stop\" or press Ctrl-C to end.")
+    return session.run(tempo, events, book)
+
+
+def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = None,
+                         notice: Callable[[str], None] | None = None) -> bool:
+    """Idle listening for "start stretching" / "bedtime stretches". Cheap: the recognizer only decodes
+    when the endpointer hears speech. True when woken; False when the microphone went away or `stop`."""
+    from skill.asr import open_engine
+    from skill.commands import WAKE_PHRASES
+
+    recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True))
+    with Microphone(options.input_device) as mic:
+        for chunk, _ in mic.chunks(timeout=1.0):
+            if stop is not None and stop.is_set():
+                return False
+            for rec in recognizer.feed(chunk):
+                if rec.intent is not None:
+                    if notice:
+                        notice(f"heard {rec.text!r}")
+                    return True
+    return False
+
+
+def serve(routine_name: str | None, voice: str | None, options: AudioOptions, out: TextIO | None = None,
+          stop: threading.Event | None = None, sessions: int | None = None) -> None:
+    """The bedside service: idle until a wake phrase, run a session, and go back to idle."""
+    from skill.cli.speech_cmds import prepare
+    from skill.routine import load_routine
+
+    out = out or sys.stdout
+
+    def notice(text: str) -> None:
+        print(f"bedtime-stretch: {text}", file=out, flush=True)
+
+    routine = load_routine(routine_name)
+    cache = prepare(routine_name, voice, quiet=True)
+    done = 0
+    while (stop is None or not stop.is_set()) and (sessions is None or done < sessions):
+        notice('idle: say "start stretching" or "bedtime stretches"')
+        try:
+            woken = wait_for_wake_phrase(options, stop, notice)
+        except NoDevice as err:
+            notice(f"no microphone yet ({err}); trying again shortly")
+            time.sleep(5 * RETRY_SECONDS)
+            continue
+        if woken:
+            run_audio_session(routine, cache, options, out=out)
+            done += 1

@@ -1,0 +1,109 @@
+"""Whole sessions through real sounddevice streams on the virtual devices: the person's commands are
+played into the virtual microphone at known moments, and the session's events are checked."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.asr_set import build, set_dir
+from tests.vaudio import needs_virtual_audio, play_into_mic, speaker_into_mic
+
+pytestmark = needs_virtual_audio
+
+SHORT = Path(__file__).resolve().parent / "data" / "short-routine.toml"
+
+
+def clip(text: str) -> Path:
+    c = next(c for c in build() if c.voice == "piper-joe" and c.text == text and c.noise == "clean")
+    return set_dir() / c.path
+
+
+class Session:
+    def __init__(self, tmp_path: Path, *extra: str):
+        self.events_path = tmp_path / "events.jsonl"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "skill", "run", str(SHORT), "--engine", "pocketsphinx",
+             "--events", str(self.events_path), *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def events(self) -> list[dict]:
+        if not self.events_path.exists():
+            return []
+        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+
+    def wait_for(self, predicate, timeout: float = 30.0) -> dict:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for e in self.events():
+                if predicate(e):
+                    return e
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"never happened; events: {self.events()[-8:]}; stderr: {self._stderr()}")
+
+    def _stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(running)"
+        return self.proc.stderr.read()[-2000:] if self.proc.stderr else ""
+
+    def say(self, text: str) -> None:
+        play_into_mic(clip(text)).wait(timeout=10)
+
+    def finish(self, timeout: float = 30) -> tuple[str, str]:
+        return self.proc.communicate(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+
+def commands(events: list[dict]) -> list[str]:
+    return [e["intent"] for e in events if e["event"] == "command"]
+
+
+def run_scenario(tmp_path: Path) -> tuple[Session, list[dict]]:
+    s = Session(tmp_path)
+    try:
+        s.wait_for(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=60)
+        s.say("start")
+        s.wait_for(lambda e: e["event"] == "stretch")  # on "start", or by itself 20 s later
+        s.wait_for(lambda e: e["event"] == "cue" and e.get("n") == 2)
+        s.say("pause")
+        paused = s.wait_for(lambda e: e["event"] == "state" and e["state"] == "paused")
+        time.sleep(3.0)
+        s.say("resume")
+        s.wait_for(lambda e: e["event"] == "command" and e["intent"] == "resume")
+        s.wait_for(lambda e: e["event"] == "stretch" and e["side"] == "left")
+        s.say("stop")
+        s.wait_for(lambda e: e["event"] == "end")
+        out, err = s.finish()
+        assert s.proc.returncode == 0, err
+        events = s.events()
+        resumed = next(e for e in events if e["event"] == "command" and e["intent"] == "resume")
+        quiet = [e for e in events if paused["t"] < e["t"] < resumed["t"] and e["event"] in ("say", "cue", "chime")]
+        assert quiet == []
+        return s, events
+    finally:
+        s.kill()
+
+
+def test_a_hands_free_session_obeys_spoken_commands(tmp_path: Path) -> None:
+    _, events = run_scenario(tmp_path)
+    assert commands(events) == ["start", "pause", "resume", "stop"]
+    assert events[-1]["event"] == "end" and events[-1]["completed"] is False
+
+
+def test_with_its_own_voice_in_the_microphone_it_obeys_only_the_person(tmp_path: Path) -> None:
+    with speaker_into_mic(volume=1.0):
+        _, events = run_scenario(tmp_path)
+    heard = commands(events)
+    # nothing the guide said itself became a command; "pause" was heard over the guide's counting
+    assert [c for c in heard if c != "start"] == ["pause", "resume", "stop"], heard
