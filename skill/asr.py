@@ -52,6 +52,8 @@ class Recognition:
     """Why it was rejected, when it was."""
     candidate: Intent | None = None
     """What the grammar heard, even when rejected (barge-in weighs it while the guide talks)."""
+    coverage: float = 0.0
+    """The share of the speech the grammar's words account for."""
 
 
 class Recognizer(Protocol):
@@ -175,8 +177,8 @@ class PocketsphinxEngine:
         if confidence < self.MIN_CONFIDENCE:
             return Recognition(None, text, confidence, t0, t1,
                                f"unsure (words cover {coverage:.2f} of the speech, phones differ by {distance:.2f})",
-                               candidate=intent)
-        return Recognition(intent, text, confidence, t0, t1)
+                               candidate=intent, coverage=coverage)
+        return Recognition(intent, text, confidence, t0, t1, coverage=coverage)
 
 
 # ---- Vosk -------------------------------------------------------------------------------------------
@@ -224,7 +226,8 @@ class VoskEngine:
         if speech > MAX_COMMAND_SECONDS:
             return Recognition(None, text, confidence, t0, t1, f"too long for a command ({speech:.1f} s)")
         if confidence < self.MIN_WORD_CONFIDENCE:
-            return Recognition(None, text, confidence, t0, t1, f"unsure ({confidence:.2f})", candidate=intent)
+            return Recognition(None, text, confidence, t0, t1, f"unsure ({confidence:.2f})", candidate=intent,
+                               coverage=confidence)
         return Recognition(intent, text, confidence, t0, t1)
 
 
@@ -291,7 +294,7 @@ class StreamRecognizer:
         self._speech, self._history, self._loud_run = None, [], 0
         rec = self.engine.decode(audio)
         return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
-                           rec.candidate)
+                           rec.candidate, rec.coverage)
 
     def flush(self) -> list[Recognition]:
         return [self._decode()] if self._speech else []

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from skill.asr import HANGOVER_SECONDS
 from skill.audio import ASR_RATE, AudioChunk
 from skill.commands import URGENT, Intent
 from skill.echo import EchoCanceller, estimate_delay
@@ -21,7 +22,9 @@ log = logging.getLogger(__name__)
 
 REANCHOR_SECONDS = 0.03
 MAX_LAG_SECONDS = 0.5
-BARGE_IN_CONFIDENCE = 0.25
+BARGE_IN_COVERAGE = 0.4
+"""While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
+though the echo's remains make the phone check fail."""
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 
 
@@ -119,15 +122,19 @@ class Listener:
 
     def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
         intent = rec.intent
-        if intent is None and getattr(rec, "candidate", None) in URGENT and rec.confidence >= BARGE_IN_CONFIDENCE \
-                and self._hearing.tracker.playing_between(heard_at - 2.0, heard_at):
+        # the words ended a hangover before the recognizer could decide
+        ended_at = heard_at - HANGOVER_SECONDS
+        duration = rec.end - rec.start
+        if intent is None and getattr(rec, "candidate", None) in URGENT \
+                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE \
+                and self._hearing.tracker.playing_between(ended_at - duration, ended_at):
             # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
             # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
             # the guide itself is saying that word).
             intent = rec.candidate
         if intent is None:
             return
-        if self._hearing.accept(intent, rec.text, heard_at, rec.end - rec.start):
+        if self._hearing.accept(intent, rec.text, ended_at, duration):
             self._post(intent, rec.text)
         else:
             log.info("ignored %r while the guide was talking", rec.text)
