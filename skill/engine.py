@@ -118,8 +118,11 @@ def carry_out(effect: Effect, now: float, speaker: Speaker, log: EventLog) -> No
 class LiveInbox:
     """Events posted from the recognizer's and speaker's threads, on the real clock."""
 
-    def __init__(self, clock: Clock | None = None):
+    def __init__(self, clock: Clock | None = None, lead: float = 0.0):
         self.clock = clock or RealClock()
+        self.lead = lead
+        """Seconds to wake before each deadline: the speaker's output latency, so a cue due at t is heard at
+        t rather than a buffer later."""
         self._queue: queue.Queue[Event | None] = queue.Queue()
 
     def heard(self, intent: Intent | None, text: str) -> None:
@@ -133,10 +136,11 @@ class LiveInbox:
         self._queue.put(None)
 
     def next_event(self, deadline: float | None) -> Event | None:
-        timeout = None if deadline is None else max(0.0, deadline - self.clock.now())
+        timeout = None if deadline is None else max(0.0, deadline - self.lead - self.clock.now())
         try:
             return self._queue.get(timeout=timeout)
         except queue.Empty:
+            # stamped with the deadline itself: the controller sees its schedule kept, not the early wake
             return Tick(max(self.clock.now(), deadline or 0.0))
 
 

@@ -104,6 +104,7 @@ class LiveSession:
         self._stopped = threading.Event()
         self._device_pause = False
         self.speaker = TrackedSpeaker(self._open_speaker(), self.tracker)
+        self.inbox.lead = self.speaker.inner.output_latency
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
 

@@ -121,6 +121,14 @@ class LiveSpeaker:
             return self._gain_db
 
     @property
+    def output_latency(self) -> float:
+        """Seconds from handing audio to the device to hearing it (as PortAudio reports it)."""
+        try:
+            return float(self._stream.latency)
+        except (AttributeError, TypeError, ValueError):
+            return self._latency
+
+    @property
     def gain_db(self) -> float:
         return self._gain_db
 
