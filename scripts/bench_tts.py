@@ -20,9 +20,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skill.routine import load_routine  # noqa: E402
-from skill.script import spoken_texts  # noqa: E402
-from skill.tts import PhraseCache, Voice  # noqa: E402
+from skill.routine import load_routine
+from skill.script import spoken_texts
+from skill.tts import PhraseCache, Voice
 
 SESSION = r"""
 import sys, threading, time
@@ -53,7 +53,8 @@ for i, text in enumerate(texts, 1):
 speaker.close(fade=False)
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from the (voice-loaded) parent
 rss = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
-print(f"{{np.percentile(lateness, 50) * 1000:.1f}} {{np.percentile(lateness, 95) * 1000:.1f}} {{rss:.0f}} {{int(cache.voice.loaded)}}")
+p50, p95 = np.percentile(lateness, 50) * 1000, np.percentile(lateness, 95) * 1000
+print(f"{{p50:.1f}} {{p95:.1f}} {{rss:.0f}} {{int(cache.voice.loaded)}}")
 """
 
 
