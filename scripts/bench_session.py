@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""Live session benchmark on the virtual devices: CPU while idle-listening, CPU and peak RSS during a
+session, and the latency from the end of a spoken command to the session's response (p50/p95).
+
+Usage: eval "$(scripts/virtual-audio start)"; .venv/bin/python scripts/bench_session.py [--rounds N]
+Commands are the Piper voice's clips from tests/asr_set.py, played into the virtual microphone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from skill.audio import read_wav  # noqa: E402
+from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
+from tests.asr_set import build, set_dir  # noqa: E402
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def clip(text: str) -> tuple[Path, float]:
+    c = next(c for c in build() if c.voice == "piper-joe" and c.text == text and c.noise == "clean")
+    path = set_dir() / c.path
+    samples, rate = read_wav(path)
+    return path, len(samples) / rate - 0.4  # the clips end with 0.4 s of quiet
+
+
+def idle_cpu(seconds: float) -> float:
+    stop = threading.Event()
+    thread = threading.Thread(target=wait_for_wake_phrase, args=(AudioOptions(engine="pocketsphinx"), stop))
+    started_cpu, started = time.process_time(), time.monotonic()
+    thread.start()
+    time.sleep(seconds)
+    stop.set()
+    thread.join(timeout=10)
+    return (time.process_time() - started_cpu) / (time.monotonic() - started)
+
+
+class Session:
+    def __init__(self, events: Path):
+        self.events_path = events
+        self.proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--engine", "pocketsphinx", "--events",
+                                      str(events)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.seen = 0
+
+    def events(self) -> list[dict]:
+        if not self.events_path.exists():
+            return []
+        return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip()]
+
+    def wait(self, predicate, timeout: float = 60.0) -> tuple[dict, float] | None:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.events()
+            for e in events[self.seen:]:
+                if predicate(e):
+                    self.seen = events.index(e) + 1
+                    return e, time.monotonic()
+            time.sleep(0.005)
+        return None
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=6, help="pause/resume rounds to time")
+    ap.add_argument("--idle-seconds", type=float, default=20.0)
+    args = ap.parse_args()
+    idle = idle_cpu(args.idle_seconds)
+
+    latencies: list[float] = []
+    first_try = 0
+    tries = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Session(Path(tmp) / "events.jsonl")
+        started = time.monotonic()
+        cpu0 = cpu_seconds(s.proc.pid)
+        s.wait(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=120)
+        for word, want in [("start", lambda e: e["event"] == "stretch")] + \
+                [(w, lambda e, w=w: e["event"] == "command" and e["intent"] == w)
+                 for _ in range(args.rounds) for w in ("pause", "resume")]:
+            path, speech = clip(word)
+            time.sleep(2.5)
+            for attempt in range(3):
+                tries += 1
+                t_play = time.monotonic()
+                subprocess.run(["paplay", "--device=mic_feed", str(path)], check=True)
+                got = s.wait(want, timeout=3.0)
+                if got is not None:
+                    first_try += attempt == 0
+                    latencies.append(got[1] - (t_play + speech))
+                    break
+        cpu = cpu_seconds(s.proc.pid)
+        rss = peak_rss_mb(s.proc.pid)
+        wall = time.monotonic() - started
+        path, _ = clip("stop")
+        subprocess.run(["paplay", "--device=mic_feed", str(path)], check=True)
+        ended = s.wait(lambda e: e["event"] == "end", timeout=10)
+        if ended is None:
+            s.proc.terminate()
+        s.proc.wait(timeout=30)
+    commands = 1 + 2 * args.rounds
+    lat = np.array(latencies) * 1000
+    rows = [
+        ("CPU, idle listening for the wake phrase", f"{100 * idle:.1f}% of one core", "< 10%"),
+        ("CPU, during a session (listening + speaking)", f"{100 * (cpu - cpu0) / wall:.1f}% of one core", ""),
+        ("peak RSS, session (pocketsphinx, cached voice)", f"{rss:.0f} MB", "< 250 MB"),
+        ("response latency, end of command -> event",
+         f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms (n={len(lat)})", "p95 < 500 ms"),
+        ("commands understood the first time", f"{first_try}/{commands}", ""),
+        ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),
+    ]
+    width = max(len(r[0]) for r in rows)
+    print(f"{'measure':{width}}  {'result':40}  target")
+    for name, value, target in rows:
+        print(f"{name:{width}}  {value:40}  {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
