@@ -17,8 +17,8 @@ def sounddevice() -> ModuleType:
     try:
         import sounddevice as sd
     except OSError:
-        raise UserError("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
-                        "(macOS: `brew install portaudio`), then try again") from None
+        raise NoDevice("PortAudio is missing: install it with `sudo apt-get install libportaudio2` "
+                       "(macOS: `brew install portaudio`), then try again") from None
     return sd
 
 

@@ -120,7 +120,7 @@ class LiveSession:
         try:
             self.mic = Microphone(self.options.input_device).__enter__()
         except NoDevice as err:
-            self.notice(f"No microphone ({err}). The guide will move on by itself; Ctrl-C ends.")
+            self.notice(f"No microphone: {err}. The guide will move on by itself; Ctrl-C ends.")
             return False
         if self.recognizer is None:
             self.recognizer = open_recognizer(self.options.engine)
@@ -193,7 +193,7 @@ def run_audio_session(routine: Routine, cache: PhraseCache, options: AudioOption
     try:
         session = LiveSession(routine, cache, options, notice)
     except NoDevice as err:
-        notice(f"No speaker ({err}). Running in the terminal instead: type commands, Ctrl-C ends.")
+        notice(f"No speaker: {err}. Running in the terminal instead: type commands, Ctrl-C ends.")
         return run_text_session(routine, tempo=tempo, events=events, out=out, book=book)
     if session.open_microphone():
         notice(f"Listening on {session.mic.device.name if session.mic else '?'}; "
