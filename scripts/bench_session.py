@@ -23,6 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchtable import print_table  # noqa: E402
+
 from skill.audio import read_wav  # noqa: E402
 from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
 from tests.asr_set import build, set_dir  # noqa: E402
@@ -133,10 +135,7 @@ def main() -> int:
         ("commands understood the first time", f"{first_try}/{commands}", ""),
         ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':{width}}  {'result':40}  target")
-    for name, value, target in rows:
-        print(f"{name:{width}}  {value:40}  {target}")
+    print_table(rows)
     return 0
 
 

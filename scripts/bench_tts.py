@@ -20,6 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchtable import print_table
+
 from skill.routine import load_routine
 from skill.script import spoken_texts
 from skill.tts import PhraseCache, Voice
@@ -115,10 +117,7 @@ def main() -> int:
         ("peak RSS, speaking session (cache only)", f"{rss_session} MB (voice loaded: {loaded})", "< 250 MB"),
         ("peak RSS, this benchmark (voice loaded)", f"{rss:.0f} MB", ""),
     ]
-    width = max(len(r[0]) for r in rows)
-    print(f"{'measure':{width}}  {'result':38}  target")
-    for name, value, target in rows:
-        print(f"{name:{width}}  {value:38}  {target}")
+    print_table(rows)
     return 0
 
 
