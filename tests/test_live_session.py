@@ -4,10 +4,13 @@ played into the virtual microphone at known moments, and the session's events ar
 from __future__ import annotations
 
 import json
+import select
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tests.asr_set import build, set_dir
 from tests.vaudio import needs_virtual_audio, play_into_mic, speaker_into_mic
@@ -124,3 +127,44 @@ def test_with_its_own_voice_in_the_microphone_it_never_obeys_itself(tmp_path: Pa
     said = [e for e in events if e["event"] == "say"]
     assert len(said) > 30
     assert commands(events) == [], [e for e in events if e["event"] == "command"]
+
+
+def test_serve_idles_until_the_wake_phrase_then_guides(tmp_path: Path) -> None:
+    from skill.audio import write_wav
+    from skill.tts import Voice
+
+    wake = tmp_path / "wake.wav"
+    samples, rate = Voice().synthesize("Bedtime stretches.", 1.0)
+    write_wav(wake, samples, rate)
+    proc = subprocess.Popen([sys.executable, "-m", "skill", "serve", str(SHORT), "--engine", "pocketsphinx"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "idle" in line and "bedtime stretches" in line
+        time.sleep(2.5)  # a new input stream takes a moment before it delivers audio
+        heard = ""
+        for _ in range(3):
+            play_into_mic(wake).wait(timeout=10)
+            time.sleep(1.0)
+            if proc.poll() is not None:
+                break
+            # the next line is "heard ..." once it woke
+            ready, _, _ = select.select([proc.stdout], [], [], 3.0)
+            if ready:
+                heard = proc.stdout.readline()
+                break
+        assert "heard 'bedtime stretches'" in heard, heard
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_doctor_reports_every_link(capsys: pytest.CaptureFixture[str]) -> None:
+    from skill.cli import main
+
+    code = main(["doctor"])
+    out = capsys.readouterr().out
+    for what in ("PortAudio", "input device", "output device", "recognizer", "voice", "phrase cache", "history"):
+        assert f"] {what}:" in out
+    assert code in (0, 1) and (("All good." in out) == (code == 0))
