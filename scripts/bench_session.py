@@ -114,6 +114,8 @@ def main() -> int:
                 if got is not None:
                     first_try += attempt == 0
                     latencies.append(got[1] - (t_play + speech))
+                    if os.environ.get("BENCH_DEBUG"):
+                        print(word, attempt, round(latencies[-1], 3), got[0], file=sys.stderr)
                     break
         cpu = cpu_seconds(s.proc.pid)
         rss = peak_rss_mb(s.proc.pid)
