@@ -90,8 +90,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=6, help="pause/resume rounds to time")
     ap.add_argument("--idle-seconds", type=float, default=20.0)
+    ap.add_argument("--echo", action="store_true",
+                    help="route the speaker into the mic, and say each \"pause\" over the guide's counting")
     args = ap.parse_args()
     idle = idle_cpu(args.idle_seconds)
+    loopback = None
+    if args.echo:
+        loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor",
+                                   "sink=mic_feed", "latency_msec=60"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
 
     latencies: list[float] = []
     first_try = 0
@@ -106,6 +113,9 @@ def main() -> int:
                  for _ in range(args.rounds) for w in ("pause", "resume")]:
             path, speech = clip(word)
             time.sleep(2.5)
+            if args.echo and word == "pause":
+                # barge in: start saying it the moment the guide starts its next cue
+                s.wait(lambda e: e["event"] == "say", timeout=30)
             for attempt in range(3):
                 tries += 1
                 t_play = time.monotonic()
@@ -126,8 +136,12 @@ def main() -> int:
         if ended is None:
             s.proc.terminate()
         s.proc.wait(timeout=30)
+    if loopback:
+        subprocess.run(["pactl", "unload-module", loopback], check=True)
     commands = 1 + 2 * args.rounds
     lat = np.array(latencies) * 1000
+    self_triggered = [e for e in s.events() if e["event"] == "command" and e["intent"] not in
+                      ("start", "pause", "resume", "stop")]
     rows = [
         ("CPU, idle listening for the wake phrase", f"{100 * idle:.1f}% of one core", "< 10%"),
         ("CPU, during a session (listening + speaking)", f"{100 * (cpu - cpu0) / wall:.1f}% of one core", ""),
@@ -136,6 +150,8 @@ def main() -> int:
          f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms (n={len(lat)})", "p95 < 500 ms"),
         ("commands understood the first time", f"{first_try}/{commands}", ""),
         ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),
+        ("self-triggered commands" + (" (speaker routed into the mic)" if args.echo else ""),
+         str(len(self_triggered)), "0"),
     ]
     print_table(rows)
     return 0

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 REANCHOR_SECONDS = 0.03
 MAX_LAG_SECONDS = 0.5
+ALIGN_MARGIN_SECONDS = 0.03
 BARGE_IN_COVERAGE = 0.4
 """While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
 though the echo's remains make the phone check fail."""
@@ -186,8 +187,13 @@ class Listener:
         # leads the mic by lead - delay samples.
         leads_by, peak = estimate_delay(reference, mic, lead)
         delay = (lead - leads_by) / ASR_RATE
-        moved = self._delay is None or abs(delay - 0.008 - self._delay) > 0.002
-        if peak > 0.15 and -0.05 <= delay <= MAX_LAG_SECONDS and moved:
-            log.info("echo delay %.1f ms (match %.2f)", delay * 1000, peak)
-            # Aim a little early: the filter models the room after the direct path.
-            self._delay = max(0.0, delay - 0.008)
+        if peak < 0.3 or not -0.05 <= delay <= MAX_LAG_SECONDS:
+            return
+        # The filter spans its own length from the aligned delay: a measured delay inside that span is
+        # the filter's to track (re-aligning would throw away what it learnt); outside it, re-align with a
+        # margin before the direct path.
+        window = self._aec.parts * self._aec.block / ASR_RATE
+        inside = self._delay is not None and self._delay + 0.005 <= delay <= self._delay + window - 0.03
+        if not inside:
+            log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
+            self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)

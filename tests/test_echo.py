@@ -11,7 +11,7 @@ import pytest
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.echo import EchoCanceller, estimate_delay
-from skill.listener import Listener, ReferenceBuffer
+from skill.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
 from skill.self_hearing import PlaybackTracker, SelfHearingFilter
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
@@ -103,6 +103,7 @@ def test_listener_finds_the_echo_delay_and_cancels_against_the_played_reference(
         chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
         listener.feed(chunk, captured_at=t0 + start / ASR_RATE)
     out = np.concatenate(recorder.audio)
-    assert listener._delay is not None and abs(listener._delay + 0.008 - room["delay"] / ASR_RATE) < 0.003
+    assert listener._delay is not None
+    assert abs(listener._delay + ALIGN_MARGIN_SECONDS - room["delay"] / ASR_RATE) < 0.003
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 15
