@@ -1,11 +1,18 @@
 """Real playback on the virtual speaker, recorded from its monitor: what is played is what was sent,
-a cut silences it at once, the volume steps are real."""
+a cut silences it at once, the volume steps are real.
+
+Each run plays into its own null sink (PULSE_SINK), not the shared `speaker`: other test runs and
+benchmarks on the same sound server would otherwise be recorded too."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,11 +21,68 @@ from skill.audio import loudness_lufs, resample
 from skill.effects import Chime, Say
 from skill.playback import LiveSpeaker
 from skill.tts import PhraseCache, Voice
-from tests.vaudio import MonitorRecorder, needs_virtual_audio
+from tests.vaudio import needs_virtual_audio
 
 pytestmark = needs_virtual_audio
 
 LONG = "Keeping your lower back on the bed and your hips level, bend your right knee in towards your right armpit."
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_sink() -> Iterator[str]:
+    """A null sink of this run's own, made the default output for the speakers under test."""
+    name = f"bs_playback_test_{os.getpid()}"
+    module = subprocess.run(["pactl", "load-module", "module-null-sink", f"sink_name={name}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    previous = os.environ.get("PULSE_SINK")
+    os.environ["PULSE_SINK"] = name
+    try:
+        yield name
+    finally:
+        if previous is None:
+            del os.environ["PULSE_SINK"]
+        else:
+            os.environ["PULSE_SINK"] = previous
+        subprocess.run(["pactl", "unload-module", module], capture_output=True)
+
+
+class MonitorRecorder:
+    """Records what the private sink plays (its monitor). Open the speaker first: a new input stream on a
+    monitor gets no audio for a moment, so this waits until it flows steadily."""
+
+    def __init__(self, rate: int = 16000):
+        import sounddevice as sd
+
+        self.rate = rate
+        self._chunks: list[np.ndarray] = []
+        self._callbacks = 0
+        os.environ["PULSE_SOURCE"] = os.environ["PULSE_SINK"] + ".monitor"
+        try:
+            self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 100,
+                                          device="pulse", callback=self._callback)
+        finally:
+            del os.environ["PULSE_SOURCE"]
+
+    def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        self._callbacks += 1
+        self._chunks.append(indata[:, 0].copy())
+
+    def __enter__(self) -> MonitorRecorder:
+        self._stream.start()
+        deadline, previous, steady = time.monotonic() + 5, 0, 0
+        while time.monotonic() < deadline and steady < 10:
+            time.sleep(0.01)
+            steady = steady + 1 if self._callbacks > previous else 0
+            previous = self._callbacks
+        self._chunks.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +115,7 @@ def envelope_db(x: np.ndarray, rate: int, frame: float = 0.01) -> np.ndarray:
 def test_what_is_played_is_what_was_sent(cache: PhraseCache) -> None:
     done = Done()
     sent, sr = cache.get(LONG)
-    speaker = LiveSpeaker(done, cache)  # before the recorder: see open_speaker_first in vaudio
+    speaker = LiveSpeaker(done, cache)  # before the recorder (see MonitorRecorder)
     with MonitorRecorder() as rec:
         speaker.say(Say(1, LONG))
         done.wait_for(1)
@@ -94,7 +158,7 @@ def test_a_cut_silences_within_100_ms(cache: PhraseCache) -> None:
 
 def test_louder_is_three_db_louder_and_bounded(cache: PhraseCache) -> None:
     done = Done()
-    speaker = LiveSpeaker(done, cache)  # before the recorder: see open_speaker_first in vaudio
+    speaker = LiveSpeaker(done, cache)  # before the recorder (see MonitorRecorder)
     with MonitorRecorder() as rec:
         speaker.say(Say(1, "Breathe in."))
         done.wait_for(1)
