@@ -209,6 +209,9 @@ class LiveSpeaker:
         key = (item.text, rate_for_tempo(item.tempo))
         samples = self._resampled.get(key)
         if samples is None:
+            key = (item.text, self._cache.best_rate(*key))
+            samples = self._resampled.get(key)
+        if samples is None:
             raw, sr = self._cache.get(*key)
             samples = resample(raw, sr, self.rate)
             self._resampled[key] = samples

@@ -137,6 +137,15 @@ class PhraseCache:
     def has(self, text: str, rate: str) -> bool:
         return self._readable(self.path(text, rate))
 
+    def best_rate(self, text: str, rate: str) -> str:
+        """`rate` if the phrase is cached at it, else the nearest rate it is cached at: after a live
+        "slower" the counts and pauses stretch at once while the words keep a prepared rate, rather than
+        loading the voice mid-session. `rate` itself when nothing is cached (it will be synthesized)."""
+        for candidate in sorted(RATES, key=lambda r: (abs(RATES[r] - RATES[rate]), r)):
+            if self.has(text, candidate):
+                return candidate
+        return rate
+
     @staticmethod
     def _readable(path: Path) -> bool:
         try:

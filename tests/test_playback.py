@@ -191,6 +191,18 @@ def test_chime_and_queue_order_and_close_with_fade(cache: PhraseCache) -> None:
     assert env[-20:].max() < -55  # the background noise faded out at the end
 
 
+def test_a_cached_session_never_loads_the_voice_even_after_slower(cache: PhraseCache) -> None:
+    cache.get("Three")  # prepared at the calm rate only, as `prepare` does for tempo 1
+    cold = PhraseCache(Voice(), cache.folder.parent)  # a new session's view of the same cache
+    done = Done()
+    speaker = LiveSpeaker(done, cold)
+    speaker.say(Say(1, "Three", tempo=1.0))
+    speaker.say(Say(2, "Three", tempo=1.25))  # "slower": the slow rate is not prepared
+    done.wait_for(2)
+    speaker.close(fade=False)
+    assert not cold.voice.loaded
+
+
 def test_no_output_device_is_a_clear_error(cache: PhraseCache) -> None:
     from skill.devices import NoDevice
 
