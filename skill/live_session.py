@@ -210,14 +210,16 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
 
     recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True))
     with Microphone(options.input_device) as mic:
-        for chunk, _ in mic.chunks(timeout=1.0):
-            if stop is not None and stop.is_set():
-                return False
-            for rec in recognizer.feed(chunk):
-                if rec.intent is not None:
-                    if notice:
-                        notice(f"heard {rec.text!r}")
-                    return True
+        while not mic.lost and (stop is None or not stop.is_set()):
+            # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on
+            for chunk, _ in mic.chunks(timeout=1.0):
+                if stop is not None and stop.is_set():
+                    return False
+                for rec in recognizer.feed(chunk):
+                    if rec.intent is not None:
+                        if notice:
+                            notice(f"heard {rec.text!r}")
+                        return True
     return False
 
 

@@ -146,13 +146,12 @@ def test_serve_idles_until_the_wake_phrase_then_guides(tmp_path: Path) -> None:
         heard = ""
         for _ in range(3):
             play_into_mic(wake).wait(timeout=10)
-            time.sleep(1.0)
-            if proc.poll() is not None:
-                break
-            # the next line is "heard ..." once it woke
-            ready, _, _ = select.select([proc.stdout], [], [], 3.0)
-            if ready:
-                heard = proc.stdout.readline()
+            deadline = time.monotonic() + 4.0
+            while time.monotonic() < deadline and "heard" not in heard and proc.poll() is None:
+                ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+                if ready:
+                    heard = proc.stdout.readline()
+            if "heard" in heard or proc.poll() is not None:
                 break
         assert "heard 'bedtime stretches'" in heard, heard
     finally:
