@@ -12,7 +12,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -21,6 +20,7 @@ from skill.audio import loudness_lufs, resample
 from skill.effects import Chime, Say
 from skill.playback import LiveSpeaker
 from skill.tts import PhraseCache, Voice
+from tests import vaudio
 from tests.vaudio import needs_virtual_audio
 
 pytestmark = needs_virtual_audio
@@ -46,43 +46,9 @@ def private_sink() -> Iterator[str]:
         subprocess.run(["pactl", "unload-module", module], capture_output=True)
 
 
-class MonitorRecorder:
-    """Records what the private sink plays (its monitor). Open the speaker first: a new input stream on a
-    monitor gets no audio for a moment, so this waits until it flows steadily."""
-
-    def __init__(self, rate: int = 16000):
-        import sounddevice as sd
-
-        self.rate = rate
-        self._chunks: list[np.ndarray] = []
-        self._callbacks = 0
-        os.environ["PULSE_SOURCE"] = os.environ["PULSE_SINK"] + ".monitor"
-        try:
-            self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 100,
-                                          device="pulse", callback=self._callback)
-        finally:
-            del os.environ["PULSE_SOURCE"]
-
-    def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
-        self._callbacks += 1
-        self._chunks.append(indata[:, 0].copy())
-
-    def __enter__(self) -> MonitorRecorder:
-        self._stream.start()
-        deadline, previous, steady = time.monotonic() + 5, 0, 0
-        while time.monotonic() < deadline and steady < 10:
-            time.sleep(0.01)
-            steady = steady + 1 if self._callbacks > previous else 0
-            previous = self._callbacks
-        self._chunks.clear()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stream.stop()
-        self._stream.close()
-
-    def audio(self) -> np.ndarray:
-        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+def MonitorRecorder() -> vaudio.MonitorRecorder:
+    """A recorder of the private sink's monitor."""
+    return vaudio.MonitorRecorder(source=os.environ["PULSE_SINK"] + ".monitor")
 
 
 @pytest.fixture(scope="module")

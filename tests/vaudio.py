@@ -8,9 +8,12 @@ import contextlib
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 
@@ -55,32 +58,28 @@ def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]
 
 
 class MonitorRecorder:
-    """Records what the virtual speaker plays (its monitor), in this process, with sounddevice."""
+    """Records what a sink plays (its monitor), in this process, with sounddevice. Open the speaker first:
+    a new input stream on a monitor gets no audio for a moment, so this waits until it flows steadily."""
 
-    def __init__(self, rate: int = 16000):
-        import numpy as np
+    def __init__(self, rate: int = 16000, source: str = "speaker.monitor"):
         import sounddevice as sd
 
-        self._np = np
         self.rate = rate
-        self._chunks: list = []
+        self._chunks: list[np.ndarray] = []
         self._callbacks = 0
-        os.environ["PULSE_SOURCE"] = "speaker.monitor"
+        os.environ["PULSE_SOURCE"] = source
         try:
             self._stream = sd.InputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 100,
                                           device="pulse", callback=self._callback)
         finally:
             del os.environ["PULSE_SOURCE"]
 
-    def _callback(self, indata, frames, timing, status) -> None:  # type: ignore[no-untyped-def]
+    def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         self._callbacks += 1
         self._chunks.append(indata[:, 0].copy())
 
     def __enter__(self) -> MonitorRecorder:
-        import time
-
         self._stream.start()
-        # a new stream on a monitor gets no audio for a moment: wait until it flows steadily
         deadline, previous, steady = time.monotonic() + 5, 0, 0
         while time.monotonic() < deadline and steady < 10:
             time.sleep(0.01)
@@ -93,5 +92,5 @@ class MonitorRecorder:
         self._stream.stop()
         self._stream.close()
 
-    def audio(self):  # type: ignore[no-untyped-def]
-        return self._np.concatenate(self._chunks) if self._chunks else self._np.zeros(0, self._np.float32)
+    def audio(self) -> np.ndarray:
+        return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
