@@ -14,12 +14,13 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
+from skill.denoise import reduce_noise
 from skill.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ MIN_COMMAND_SECONDS = 0.12
 HANGOVER_SECONDS = 0.22
 """Quiet after speech before the utterance is decoded: short, so commands act quickly."""
 PREROLL_SECONDS = 0.25
+REJECTION_FILE = Path(__file__).resolve().parent / "data" / "rejection.json"
 DITHER = 2e-3
 """A noise floor under the audio: exact digital silence confuses the acoustic models."""
 
@@ -115,29 +117,84 @@ def _edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
     return row[-1]
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the grammar decode of one utterance says, to judge whether it was a command."""
+
+    text: str
+    """The phrase the grammar matched ("" for none)."""
+    intent: Intent | None
+    start: float
+    end: float
+    """Seconds into the utterance where its speech begins and ends."""
+    speech_seconds: float
+    coverage: float
+    """The share of the speech the grammar's words account for."""
+    phone_distance: float
+    """Edit distance between a free phone decode and the phrase's phones, per phone of the phrase."""
+    score_per_frame: float
+    """The grammar path's log score per 10 ms frame of its words. pocketsphinx scores each frame against
+    its best-scoring senone, so this is how far the phrase falls short of the best any sound could do:
+    near zero when the audio is the phrase, far below when a phrase was forced onto other speech."""
+    score_total: float
+    """The same over the whole utterance, in thousands."""
+    frames_per_phone: float
+    """10 ms frames per phone of the phrase: a sentence squeezed into a short phrase stretches its phones."""
+
+    FEATURES: ClassVar[tuple[str, ...]] = ("score_per_frame", "score_total", "frames_per_phone", "coverage",
+                                           "speech_seconds", "phone_distance")
+
+    def vector(self) -> np.ndarray:
+        return np.array([getattr(self, name) for name in self.FEATURES], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class RejectionModel:
+    """Logistic regression over `Evidence.FEATURES`: the probability that the grammar's phrase is what was
+    said. Fitted by scripts/tune_rejection.py on the tuning voices; stored in skill/data/rejection.json."""
+
+    mean: np.ndarray
+    scale: np.ndarray
+    weights: np.ndarray
+    bias: float
+    threshold: float
+
+    @classmethod
+    def load(cls, path: Path = REJECTION_FILE) -> RejectionModel:
+        data = json.loads(path.read_text())
+        if list(data["features"]) != list(Evidence.FEATURES):
+            raise ValueError(f"{path}: features {data['features']} are not {list(Evidence.FEATURES)}; "
+                             "run scripts/tune_rejection.py")
+        return cls(np.array(data["mean"]), np.array(data["scale"]), np.array(data["weights"]),
+                   float(data["bias"]), float(data["threshold"]))
+
+    def probability(self, evidence: Evidence) -> float:
+        z = float(((evidence.vector() - self.mean) / self.scale) @ self.weights + self.bias)
+        return float(1 / (1 + np.exp(-np.clip(z, -50, 50))))
+
+
 class PocketsphinxEngine:
-    """pocketsphinx 5 with the en-us model its wheel ships: a JSGF grammar of the phrases, checked
-    against an unconstrained phone decode of the same audio."""
+    """pocketsphinx 5 with the en-us model its wheel ships: noise reduction, a JSGF grammar of the phrases,
+    and a learned judgement over what the decode says (its score against the best possible, how the
+    words fit the speech, a free phone decode of the same audio)."""
 
     name = "pocketsphinx"
-    MIN_CONFIDENCE = 0.5
-    """Below this, not a command. Confidence = the share of the speech the grammar's words account for,
-    times how closely a free phone decode of the same audio matches the phrase's phones. Tuned on the
-    tuning voices of tests/asr_set.py (see scripts/bench_asr.py for where it stands)."""
 
-    def __init__(self, phrases: Sequence[str]):
+    def __init__(self, phrases: Sequence[str], rejection: RejectionModel | None = None):
         from pocketsphinx import Decoder, get_model_path
 
         model = Path(get_model_path()) / "en-us"
         self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), loglevel="FATAL")
+        self._logmath = self._decoder.get_logmath()
         self._phrases = list(phrases)
         grammar = "#JSGF V1.0;\ngrammar commands;\npublic <command> = " + " | ".join(
             f"( {p} )" for p in self._phrases) + " ;\n"
         self._decoder.add_jsgf_string("commands", grammar)
         self._decoder.add_allphone_file("phones", str(model / "en-us-phone.lm.bin"))
         self._pron = {w: (self._decoder.lookup_word(w) or "").split() for p in self._phrases for w in p.split()}
+        self.rejection = rejection or RejectionModel.load()
 
-    def _run(self, search: str, pcm: bytes) -> tuple[str, list[tuple[str, int, int]]]:
+    def _run(self, search: str, pcm: bytes) -> tuple[str, float, list[tuple[str, int, int]]]:
         d = self._decoder
         d.activate_search(search)
         d.start_utt()
@@ -145,40 +202,58 @@ class PocketsphinxEngine:
         d.end_utt()
         hyp = d.hyp()
         segs = [(s.word, s.start_frame, s.end_frame) for s in (d.seg() or [])]
-        return (hyp.hypstr if hyp else ""), segs
+        # the score comes back as a probability; back to the log domain (an underflow means hopeless)
+        score = self._logmath.log(hyp.score) if hyp and hyp.score > 0 else -1e9
+        return (hyp.hypstr if hyp else ""), float(score), segs
 
-    def decode(self, samples: np.ndarray) -> Recognition:
-        samples = with_dither(samples)
+    def examine(self, samples: np.ndarray) -> Evidence | None:
+        """The evidence for the grammar's phrase in one utterance; None when the grammar matched no whole
+        phrase (then it is not a command whatever the audio)."""
+        samples = with_dither(reduce_noise(samples))
         pcm = to_pcm16(samples)
-        text, segs = self._run("commands", pcm)
+        text, score, segs = self._run("commands", pcm)
         text = normalize(text)
         intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
-            return Recognition(None, text, 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
+            return None
         levels = frame_db(samples)
         voiced, first, last = voiced_span(levels)
         # pocketsphinx frames are 10 ms; ours are 20 ms
         words = np.zeros(len(levels), bool)
+        word_frames = 0
         for word, start, end in segs:
             if not word.startswith(("<", "[", "+")):
                 words[start // 2: end // 2 + 1] = True
+                word_frames += end - start + 1
         coverage = float(np.sum(voiced & words) / max(1, np.sum(voiced)))
-        phones, _ = self._run("phones", pcm)
-        heard = [p for p in phones.split() if p not in ("SIL",) and not p.startswith("+")]
+        phones, _, _ = self._run("phones", pcm)
+        heard = [p for p in phones.split() if p != "SIL" and not p.startswith("+")]
         expected = [ph for w in text.split() for ph in self._pron.get(w, [])]
-        distance = _edit_distance(heard, expected) / max(1, len(expected))
-        confidence = float(max(0.0, min(1.0, coverage * (1 - distance / 2))))
-        seconds = (last - first + 1) * FRAME / ASR_RATE
-        t0, t1 = first * FRAME / ASR_RATE, (last + 1) * FRAME / ASR_RATE
-        if seconds > MAX_COMMAND_SECONDS:
-            return Recognition(None, text, confidence, t0, t1, f"too long for a command ({seconds:.1f} s)")
-        if seconds < MIN_COMMAND_SECONDS:
-            return Recognition(None, text, confidence, t0, t1, "too short")
-        if confidence < self.MIN_CONFIDENCE:
-            return Recognition(None, text, confidence, t0, t1,
-                               f"unsure (words cover {coverage:.2f} of the speech, phones differ by {distance:.2f})",
-                               candidate=intent, coverage=coverage)
-        return Recognition(intent, text, confidence, t0, t1, coverage=coverage)
+        word_frames = max(1, word_frames)
+        return Evidence(
+            text=text, intent=intent, start=first * FRAME / ASR_RATE, end=(last + 1) * FRAME / ASR_RATE,
+            speech_seconds=(last - first + 1) * FRAME / ASR_RATE, coverage=coverage,
+            phone_distance=_edit_distance(heard, expected) / max(1, len(expected)),
+            score_per_frame=score / word_frames, score_total=score / 1000,
+            frames_per_phone=word_frames / max(1, len(expected)))
+
+    def decode(self, samples: np.ndarray) -> Recognition:
+        evidence = self.examine(samples)
+        if evidence is None:
+            return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
+        e = evidence
+        confidence = self.rejection.probability(e)
+        if e.speech_seconds > MAX_COMMAND_SECONDS:
+            return Recognition(None, e.text, confidence, e.start, e.end,
+                               f"too long for a command ({e.speech_seconds:.1f} s)")
+        if e.speech_seconds < MIN_COMMAND_SECONDS:
+            return Recognition(None, e.text, confidence, e.start, e.end, "too short")
+        if confidence < self.rejection.threshold:
+            return Recognition(None, e.text, confidence, e.start, e.end,
+                               f"unsure ({confidence:.2f}: {e.score_per_frame:.0f} per frame, words cover "
+                               f"{e.coverage:.2f} of the speech, phones differ by {e.phone_distance:.2f})",
+                               candidate=e.intent, coverage=e.coverage)
+        return Recognition(e.intent, e.text, confidence, e.start, e.end, coverage=e.coverage)
 
 
 # ---- Vosk -------------------------------------------------------------------------------------------
@@ -328,12 +403,29 @@ def open_recognizer(engine: str = "auto", phrases: Sequence[str] | None = None,
 
 def recognize_samples(engine: Engine, samples: np.ndarray, rate: int) -> Recognition:
     """A whole recording (any rate) as one utterance, with a little quiet padded around it."""
+    return engine.decode(as_utterance(samples, rate))
+
+
+def as_utterance(samples: np.ndarray, rate: int) -> np.ndarray:
+    """A recording (any rate) at 16 kHz with 0.3 s of its own background either side, as the endpointer
+    would hand it over."""
     audio = resample(samples, rate, ASR_RATE)
-    # Pad with the recording's own background level, as a live stream would continue, not with silence.
+    pad = background(audio, int(0.3 * ASR_RATE))
+    return np.concatenate([pad, audio, pad])
+
+
+def background(audio: np.ndarray, n: int) -> np.ndarray:
+    """`n` samples of the recording's own background: its quietest fifth of frames, repeated.
+
+    Padding with the recording's own noise, as a live stream would continue, keeps its spectrum: a white
+    pad at the level of a low rumble (brown noise) sounds like a hiss burst and ruins the decode.
+    """
     levels = frame_db(audio)
-    floor = 10 ** (float(np.percentile(levels, 10)) / 20) if len(levels) else 0.0
-    pad = np.random.default_rng(1).normal(0, floor, int(0.3 * ASR_RATE)).astype(np.float32)
-    return engine.decode(np.concatenate([pad, audio, pad]))
+    if len(levels) == 0:
+        return np.zeros(n, np.float32)
+    quiet = np.sort(np.argsort(levels)[: max(1, len(levels) // 5)])
+    frames = audio[: len(levels) * FRAME].reshape(len(levels), FRAME)[quiet].reshape(-1)
+    return np.tile(frames, -(-n // len(frames)))[:n].astype(np.float32)
 
 
 def recognize_file(engine: Engine, path: str | os.PathLike[str]) -> Recognition:

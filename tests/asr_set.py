@@ -127,7 +127,8 @@ def _sounds(rng: np.random.Generator) -> list[tuple[str, np.ndarray]]:
 def build(noisy_per_voice: int = 12, include_piper: bool = True) -> list[Clip]:
     """Make (or reuse) the set; returns its clips. Deterministic for a given VERSION."""
     folder = set_dir()
-    index = folder / f"index-{noisy_per_voice}-{int(include_piper)}.jsonl"
+    contents = _name(all_phrases(), ROUTINE_SENTENCES, EVERYDAY, ESPEAK_VOICES)[:8]
+    index = folder / f"index-{noisy_per_voice}-{int(include_piper)}-{contents}.jsonl"
     if index.exists():
         return [Clip(**json.loads(line)) for line in index.read_text().splitlines()]
     folder.mkdir(parents=True, exist_ok=True)

@@ -51,11 +51,22 @@ def test_the_bundled_voice_is_understood_best(engine: PocketsphinxEngine, clips:
     assert np.mean([got == c.intent for c, got in run(engine, chosen)]) >= 0.9
 
 
+def test_commands_in_noise_are_understood(engine: PocketsphinxEngine, clips: list) -> None:
+    # white, pink and brown noise at 20, 10 and 5 dB: without the noise reduction and the learnt rejection
+    # this was 42 %; a padding that does not match the recording's own noise brings brown noise to ruin
+    chosen = [c for c in clips if c.kind == "command" and c.noise != "clean" and c.voice in ("piper-joe", "espeak-us")]
+    results = run(engine, chosen)
+    accuracy = np.mean([got == c.intent for c, got in results])
+    assert accuracy >= 0.75, accuracy
+    brown = [got == c.intent for c, got in results if c.noise == "brown"]
+    assert np.mean(brown) >= 0.75, brown
+
+
 def test_non_commands_are_mostly_rejected(engine: PocketsphinxEngine, clips: list) -> None:
     chosen = [c for c in clips if c.kind != "command"]
     results = run(engine, chosen)
     false_accepts = np.mean([got != "none" for _, got in results])
-    assert false_accepts <= 0.22, false_accepts
+    assert false_accepts <= 0.13, false_accepts
     sounds = [got for c, got in results if c.kind == "sound"]
     assert sounds.count("none") == len(sounds)  # breathing, rustling, a fan, silence: never a command
 
