@@ -25,9 +25,11 @@ sys.path.insert(0, str(ROOT))
 
 from benchtable import print_table  # noqa: E402
 
-from skill.audio import read_wav  # noqa: E402
+from skill.asr import frame_db  # noqa: E402
+from skill.audio import read_wav, resample  # noqa: E402
 from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
 from tests.asr_set import build, set_dir  # noqa: E402
+from tests.vaudio import MicFeed  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -44,11 +46,14 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def clip(text: str) -> tuple[Path, float]:
+def clip(text: str) -> tuple[np.ndarray, float]:
+    """A command in the Piper voice at 16 kHz, and where its last word ends."""
     c = next(c for c in build() if c.voice == "piper-joe" and c.text == text and c.noise == "clean")
-    path = set_dir() / c.path
-    samples, rate = read_wav(path)
-    return path, len(samples) / rate - 0.4  # the clips end with 0.4 s of quiet
+    samples, rate = read_wav(set_dir() / c.path)
+    samples = resample(samples, rate, 16000)
+    levels = frame_db(samples)
+    last_word = np.nonzero(levels > levels.max() - 40)[0][-1]  # the last 20 ms within 40 dB of the loudest
+    return samples, (last_word + 1) * 0.02
 
 
 def idle_cpu(seconds: float) -> float:
@@ -66,7 +71,8 @@ class Session:
     def __init__(self, events: Path):
         self.events_path = events
         self.proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--engine", "pocketsphinx", "--events",
-                                      str(events)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                      str(events)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                                     stderr=open(events.with_suffix(".log"), "w"))  # noqa: SIM115
         self.seen = 0
 
     def events(self) -> list[dict]:
@@ -103,7 +109,7 @@ def main() -> int:
     latencies: list[float] = []
     first_try = 0
     tries = 0
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, MicFeed() as feed:
         s = Session(Path(tmp) / "events.jsonl")
         started = time.monotonic()
         cpu0 = cpu_seconds(s.proc.pid)
@@ -111,27 +117,26 @@ def main() -> int:
         for word, want in [("start", lambda e: e["event"] == "stretch")] + \
                 [(w, lambda e, w=w: e["event"] == "command" and e["intent"] == w)
                  for _ in range(args.rounds) for w in ("pause", "resume")]:
-            path, speech = clip(word)
+            audio, speech = clip(word)
             time.sleep(2.5)
             if args.echo and word == "pause":
                 # barge in: start saying it the moment the guide starts its next cue
                 s.wait(lambda e: e["event"] == "say", timeout=30)
             for attempt in range(3):
                 tries += 1
-                t_play = time.monotonic()
-                subprocess.run(["paplay", "--device=mic_feed", str(path)], check=True)
+                speech_ended = feed.say(audio, speech)
                 got = s.wait(want, timeout=3.0)
                 if got is not None:
                     first_try += attempt == 0
-                    latencies.append(got[1] - (t_play + speech))
+                    latencies.append(got[1] - speech_ended)
                     if os.environ.get("BENCH_DEBUG"):
                         print(word, attempt, round(latencies[-1], 3), got[0], file=sys.stderr)
                     break
         cpu = cpu_seconds(s.proc.pid)
         rss = peak_rss_mb(s.proc.pid)
         wall = time.monotonic() - started
-        path, _ = clip("stop")
-        subprocess.run(["paplay", "--device=mic_feed", str(path)], check=True)
+        audio, speech = clip("stop")
+        feed.say(audio, speech)
         ended = s.wait(lambda e: e["event"] == "end", timeout=10)
         if ended is None:
             s.proc.terminate()

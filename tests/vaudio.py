@@ -8,6 +8,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -94,3 +95,66 @@ class MonitorRecorder:
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
+
+
+class MicFeed:
+    """Says clips into the virtual microphone from one output stream held open in this process, and knows
+    when each clip's speech left the stream (no player process starting up in between, so a latency
+    measured from there is the listener's own)."""
+
+    def __init__(self, rate: int = 16000, sink: str = "mic_feed", room_db: float = -60.0):
+        """`room_db`: a steady room tone (dBFS) under everything, as a real microphone always hears."""
+        import sounddevice as sd
+
+        self.rate = rate
+        self._room = 10 ** (room_db / 20)
+        self._rng = np.random.default_rng(0)
+        self._lock = threading.Lock()
+        self._clip = np.zeros(0, np.float32)
+        self._pos = 0
+        self._speech_end = 0
+        self._ended_at: float | None = None
+        self._done = threading.Event()
+        os.environ["PULSE_SINK"] = sink
+        try:
+            self._stream = sd.OutputStream(samplerate=rate, channels=1, dtype="float32", blocksize=rate // 50,
+                                           latency=0.05, device="pulse", callback=self._callback)
+        finally:
+            del os.environ["PULSE_SINK"]
+
+    def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        now = time.monotonic()
+        ahead = timing.outputBufferDacTime - timing.currentTime
+        if not 0 <= ahead < 1:
+            ahead = self._stream.latency
+        with self._lock:
+            block = self._clip[self._pos: self._pos + frames]
+            outdata[:, 0] = self._rng.normal(0, self._room, frames)
+            outdata[: len(block), 0] += block
+            if self._ended_at is None and self._pos <= self._speech_end < self._pos + frames:
+                self._ended_at = now + ahead + (self._speech_end - self._pos) / self.rate
+            self._pos += frames
+            if len(self._clip) and self._pos >= len(self._clip):
+                self._clip = np.zeros(0, np.float32)
+                self._done.set()
+
+    def __enter__(self) -> MicFeed:
+        self._stream.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stream.stop()
+        self._stream.close()
+
+    def say(self, samples: np.ndarray, speech_seconds: float) -> float:
+        """Play `samples` (at this feed's rate) into the mic; returns the monotonic time its speech ended,
+        `speech_seconds` in."""
+        with self._lock:
+            self._clip, self._pos = samples.astype(np.float32), 0
+            self._speech_end = int(speech_seconds * self.rate)
+            self._ended_at = None
+            self._done.clear()
+        self._done.wait(timeout=len(samples) / self.rate + 5)
+        with self._lock:
+            assert self._ended_at is not None, "the feed stream did not play the clip"
+            return self._ended_at
