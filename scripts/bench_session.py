@@ -70,8 +70,9 @@ def idle_cpu(seconds: float) -> float:
 class Session:
     def __init__(self, events: Path):
         self.events_path = events
-        self.proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--engine", "pocketsphinx", "--events",
-                                      str(events)], cwd=ROOT, stdout=subprocess.DEVNULL,
+        verbose = ["-v"] if os.environ.get("BENCH_DEBUG") else []
+        self.proc = subprocess.Popen([sys.executable, "-m", "skill", *verbose, "run", "--engine", "pocketsphinx",
+                                      "--events", str(events)], cwd=ROOT, stdout=subprocess.DEVNULL,
                                      stderr=open(events.with_suffix(".log"), "w"))  # noqa: SIM115
         self.seen = 0
 
@@ -103,7 +104,7 @@ def main() -> int:
     loopback = None
     if args.echo:
         loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor",
-                                   "sink=mic_feed", "latency_msec=60"], capture_output=True, text=True,
+                                   "sink=mic_feed", "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
                                   check=True).stdout.strip()
 
     latencies: list[float] = []
@@ -141,6 +142,8 @@ def main() -> int:
         if ended is None:
             s.proc.terminate()
         s.proc.wait(timeout=30)
+        if os.environ.get("BENCH_DEBUG"):
+            print(s.events_path.with_suffix(".log").read_text(), file=sys.stderr)
     if loopback:
         subprocess.run(["pactl", "unload-module", loopback], check=True)
     commands = 1 + 2 * args.rounds

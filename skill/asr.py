@@ -309,6 +309,26 @@ class VoskEngine:
 # ---- endpointing: a stream of chunks -> utterances -------------------------------------------------
 
 
+PROMINENCE_DB = 15.0
+"""Within an utterance, the person's words stand this far above what else kept the endpointer open."""
+
+
+def prominent_span(audio: np.ndarray) -> tuple[int, int]:
+    """The sample range of an utterance that holds its loud part, with the pre-roll and hangover's worth of
+    context either side.
+
+    While the guide talks, what the echo canceller leaves of its voice keeps the endpointer open, so a
+    "pause" said over it arrives inside seconds of that residue (and would be "too long for a command").
+    The person is much louder than the residue: their words are the frames near the loudest."""
+    levels = frame_db(audio)
+    if len(levels) == 0:
+        return 0, len(audio)
+    loud = np.nonzero(levels > levels.max() - PROMINENCE_DB)[0]
+    first = max(0, int(loud[0]) * FRAME - int(PREROLL_SECONDS * ASR_RATE))
+    last = min(len(audio), (int(loud[-1]) + 1) * FRAME + int(HANGOVER_SECONDS * ASR_RATE))
+    return first, last
+
+
 class StreamRecognizer:
     """Cuts a live 16 kHz stream into utterances with an adaptive-floor energy endpointer and decodes
     each with the engine. Decisions come HANGOVER_SECONDS after the last word."""
@@ -367,6 +387,10 @@ class StreamRecognizer:
         audio = np.concatenate(self._speech or [])
         start = self._speech_start
         self._speech, self._history, self._loud_run = None, [], 0
+        first, last = prominent_span(audio)
+        if (last - first) / ASR_RATE <= MAX_COMMAND_SECONDS:  # (a sentence loud throughout stays whole)
+            start += first / ASR_RATE
+            audio = audio[first:last]
         rec = self.engine.decode(audio)
         return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
                            rec.candidate, rec.coverage)

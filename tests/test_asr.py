@@ -196,3 +196,39 @@ def test_the_real_microphone_path_hears_a_command(clips: list, tmp_path: Path) -
     player.wait(timeout=5)
     assert [r.intent.value for r in heard] == ["next"]
     assert mic.rate == 44100  # captured at the device's own rate, handed on at 16 kHz
+
+
+def test_a_command_inside_quieter_speech_is_still_found(engine: PocketsphinxEngine, clips: list) -> None:
+    # What the echo canceller leaves of the guide's voice keeps the endpointer open around a "pause" said
+    # over it; the person's louder words are decoded, not seconds of residue ("too long for a command").
+    pause = read_wav(set_dir() / next(c for c in clips if c.voice == "piper-joe" and c.text == "pause"
+                                      and c.noise == "clean").path)[0]
+    guide = np.concatenate([read_wav(set_dir() / c.path)[0] for c in clips
+                            if c.voice == "espeak-us" and c.kind == "speech"][:3])
+    stream = np.random.default_rng(0).normal(0, 1e-3, len(guide) + ASR_RATE).astype(np.float32)
+    stream[:len(guide)] += 0.05 * guide  # about 26 dB under the person
+    at = ASR_RATE
+    stream[at: at + len(pause)] += pause
+    rec = StreamRecognizer(engine)
+    heard = []
+    for i in range(0, len(stream), 320):
+        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
+    heard += rec.flush()
+    found = [r for r in heard if r.intent is not None]
+    assert [r.intent.value for r in found] == ["pause"], [(r.text, r.reason) for r in heard]
+    assert at / ASR_RATE - 0.1 <= found[0].start < found[0].end <= (at + len(pause)) / ASR_RATE + 0.1
+
+
+def test_a_long_sentence_in_a_stream_is_not_cut_into_a_command(engine: PocketsphinxEngine, tmp_path: Path) -> None:
+    path = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(path), "Keeping your lower back on the bed, repeat on the opposite "
+                    "side, and then next we will do the gentle bridge."], check=True)
+    samples, rate = read_wav(path)
+    stream = np.concatenate([np.zeros(ASR_RATE // 2), resample(samples, rate, ASR_RATE), np.zeros(ASR_RATE)])
+    stream = (stream + np.random.default_rng(1).normal(0, 1e-3, len(stream))).astype(np.float32)
+    rec = StreamRecognizer(engine)
+    heard = []
+    for i in range(0, len(stream), 320):
+        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
+    heard += rec.flush()
+    assert heard and all(r.intent is None for r in heard)

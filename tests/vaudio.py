@@ -41,9 +41,11 @@ def record_speaker(path: Path | str) -> subprocess.Popen:
 
 @contextlib.contextmanager
 def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]:
-    """Route the speaker's output into the microphone (PulseAudio module-loopback)."""
+    """Route the speaker's output into the microphone (PulseAudio module-loopback). Its rate adjustment is
+    off (adjust_time=0): left on, it slides the echo delay by tens of ms within a session, where the echo
+    path of a real bedside device stays put."""
     out = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
-                          f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true"],
+                          f"latency_msec={latency_ms}", "adjust_time=0", "source_dont_move=true", "sink_dont_move=true"],
                          capture_output=True, text=True, check=True)
     module = int(out.stdout.strip())
     try:
