@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -21,13 +22,18 @@ from skill.self_hearing import SelfHearingFilter
 log = logging.getLogger(__name__)
 
 REANCHOR_SECONDS = 0.03
-MAX_LAG_SECONDS = 0.5
 ALIGN_MARGIN_SECONDS = 0.03
-BARGE_IN_COVERAGE = 0.7
+BARGE_IN_COVERAGE = 0.9
 """While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
-though the echo's remains make the phone check fail. Not lower: at 0.4 the echo of "Hug your right knee."
-once came out as "hold on" (0.46) and paused the session by itself."""
+though the echo's remains make the recognizer unsure. Not lower: echo remains of the guide's own sentences
+came out as "hold on" (0.46) and, once the endpointer handed over only an utterance's loud part, as
+"wait" (0.82-0.85) and paused the session by themselves."""
+MAX_LAG_SECONDS = 0.5
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
+ECHO_DOMINANT_DB = 8.0
+"""While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
+own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
+alone). A person talking over the guide at its own level loses about 3 dB."""
 
 
 class RecognitionLike(Protocol):
@@ -104,15 +110,22 @@ class Listener:
         self._clock = clock
         self._aec = EchoCanceller()
         self._delay: float | None = None
+        self._moved_to: float | None = None
+        """A delay measured outside the canceller's span, waiting for a second measurement to agree."""
         self._pending_mic = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0
         self._history: list[tuple[float, np.ndarray]] = []
         self._next_delay_check = 0.0
+        self._stream_to_monotonic = 0.0
+        """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
+        self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
+        """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
 
     def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
         now = self._clock()
         at = captured_at if captured_at is not None else now - chunk.seconds
+        self._stream_to_monotonic = at - chunk.timestamp
         samples = chunk.samples()
         cleaned = self._cancel_echo(samples, at)
         if cleaned is None:
@@ -127,6 +140,13 @@ class Listener:
         # the words ended a hangover before the recognizer could decide
         ended_at = heard_at - HANGOVER_SECONDS
         duration = rec.end - rec.start
+        # where the words were (the recognizer may decide well after them when echo residue followed)
+        window = (rec.start + self._stream_to_monotonic, rec.end + self._stream_to_monotonic)
+        if (intent is not None or getattr(rec, "candidate", None) is not None) \
+                and self._hearing.tracker.playing_between(*window) and self._cancelled_db(*window) > ECHO_DOMINANT_DB:
+            log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text,
+                     self._cancelled_db(*window))
+            return
         if intent is None and getattr(rec, "candidate", None) in URGENT \
                 and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE \
                 and self._hearing.tracker.playing_between(ended_at - duration, ended_at):
@@ -134,6 +154,8 @@ class Listener:
             # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
             # the guide itself is saying that word).
             intent = rec.candidate
+            log.info("barge-in: %r over the guide (words cover %.2f, %.0f dB cancelled)", rec.text,
+                     getattr(rec, "coverage", 0.0), self._cancelled_db(*window))
         if intent is None:
             return
         if self._hearing.accept(intent, rec.text, ended_at, duration):
@@ -163,7 +185,19 @@ class Listener:
         if self._delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
             return mic
         reference = ref.read(start - self._delay, usable)
-        return self._aec.process(mic, reference)
+        cleaned = self._aec.process(mic, reference)
+        block = self._aec.block
+        for i in range(0, usable, block):
+            self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
+                                    float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
+        return cleaned
+
+    def _cancelled_db(self, t0: float, t1: float) -> float:
+        """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
+        kept = [(m, c) for at, m, c in list(self._cancelled) if t0 <= at <= t1]
+        if not kept:
+            return 0.0
+        return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))
 
     def _remember(self, start: float, mic: np.ndarray) -> None:
         self._history.append((start, mic))
@@ -195,6 +229,15 @@ class Listener:
         # margin before the direct path.
         window = self._aec.parts * self._aec.block / ASR_RATE
         inside = self._delay is not None and self._delay + 0.005 <= delay <= self._delay + window - 0.03
-        if not inside:
-            log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
-            self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
+        if inside:
+            self._moved_to = None
+            return
+        if self._delay is not None and (self._moved_to is None or abs(delay - self._moved_to) > 0.003):
+            # Once aligned, one measurement elsewhere is not enough: the person talking, or a quiet stretch
+            # of the guide, can mislead the correlation, and a wrong re-alignment throws away what the
+            # canceller learnt (the guide's echo then comes through and can read as "wait").
+            self._moved_to = delay
+            return
+        self._moved_to = None
+        log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
+        self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
