@@ -59,8 +59,9 @@ def clip(text: str) -> tuple[np.ndarray, float]:
 def idle_cpu(seconds: float) -> float:
     stop = threading.Event()
     thread = threading.Thread(target=wait_for_wake_phrase, args=(AudioOptions(engine="pocketsphinx"), stop))
-    started_cpu, started = time.process_time(), time.monotonic()
     thread.start()
+    time.sleep(3.0)  # loading the recognizer and opening the microphone are start-up, not idling
+    started_cpu, started = time.process_time(), time.monotonic()
     time.sleep(seconds)
     stop.set()
     thread.join(timeout=10)
