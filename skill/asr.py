@@ -238,10 +238,9 @@ class PocketsphinxEngine:
             frames_per_phone=word_frames / max(1, len(expected)))
 
     def decode(self, samples: np.ndarray) -> Recognition:
-        evidence = self.examine(samples)
-        if evidence is None:
+        e = self.examine(samples)
+        if e is None:
             return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
-        e = evidence
         confidence = self.rejection.probability(e)
         if e.speech_seconds > MAX_COMMAND_SECONDS:
             return Recognition(None, e.text, confidence, e.start, e.end,

@@ -140,22 +140,24 @@ class Listener:
         # the words ended a hangover before the recognizer could decide
         ended_at = heard_at - HANGOVER_SECONDS
         duration = rec.end - rec.start
+        candidate = getattr(rec, "candidate", None)
+        if intent is None and candidate is None:
+            return
         # where the words were (the recognizer may decide well after them when echo residue followed)
         window = (rec.start + self._stream_to_monotonic, rec.end + self._stream_to_monotonic)
-        if (intent is not None or getattr(rec, "candidate", None) is not None) \
-                and self._hearing.tracker.playing_between(*window) and self._cancelled_db(*window) > ECHO_DOMINANT_DB:
-            log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text,
-                     self._cancelled_db(*window))
+        over_guide = bool(self._hearing.tracker.playing_between(*window))
+        cancelled = self._cancelled_db(*window) if over_guide else 0.0
+        if cancelled > ECHO_DOMINANT_DB:
+            log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
             return
-        if intent is None and getattr(rec, "candidate", None) in URGENT \
-                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE \
-                and self._hearing.tracker.playing_between(ended_at - duration, ended_at):
+        if intent is None and candidate in URGENT and over_guide \
+                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE:
             # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
             # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
             # the guide itself is saying that word).
-            intent = rec.candidate
+            intent = candidate
             log.info("barge-in: %r over the guide (words cover %.2f, %.0f dB cancelled)", rec.text,
-                     getattr(rec, "coverage", 0.0), self._cancelled_db(*window))
+                     getattr(rec, "coverage", 0.0), cancelled)
         if intent is None:
             return
         if self._hearing.accept(intent, rec.text, ended_at, duration):
@@ -194,7 +196,7 @@ class Listener:
 
     def _cancelled_db(self, t0: float, t1: float) -> float:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
-        kept = [(m, c) for at, m, c in list(self._cancelled) if t0 <= at <= t1]
+        kept = [(m, c) for at, m, c in self._cancelled if t0 <= at <= t1]
         if not kept:
             return 0.0
         return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))

@@ -42,14 +42,15 @@ def test_a_broken_cache_entry_is_made_again(cache: PhraseCache) -> None:
 
 
 def test_speaking_rate_follows_the_tempo(cache: PhraseCache) -> None:
-    # Piper draws its phone durations at random, so one phrase can come out 7 % slower where 18 % was
-    # asked for (seen once); over several phrases the rate shows
+    # The slow rate asks Piper for 18 % longer phones; pauses and trimmed edges do not stretch, and Piper
+    # draws its durations at random, so four phrases come out 10-15 % longer (one alone: 7 % seen). The
+    # bound sits below that spread, where it was at its middle (it failed 2 runs in 4).
     texts = ["Slowly count to five.", "Let your legs fall open.", "Hug your right knee.", "And release."]
 
     def seconds(tempo: float) -> float:
         return sum(cache.seconds(text, rate_for_tempo(tempo)) for text in texts)
 
-    assert seconds(1.6) > 1.1 * seconds(1.0)
+    assert seconds(1.6) > 1.05 * seconds(1.0)
     assert seconds(0.6) < seconds(1.0)
 
 
