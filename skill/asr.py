@@ -1,10 +1,11 @@
 """Offline command recognition: the Recognizer protocol, the engines behind it, and rejection.
 
-Audio is cut into utterances by an energy endpointer (shared by the engines), each utterance is decoded
-against a grammar of the command phrases, and then judged: a command is short, its words cover the
-speech, and (pocketsphinx) an unconstrained phone decode of the same audio sounds like the phrase.
-Everything else is "no command": a partner talking, breathing, the guide's own sentences.
-"""
+Audio is cut into utterances by an energy endpointer (shared by the engines), and the loud part of each is
+decoded against a grammar of the command phrases, then judged. Vosk weighs its own "[unk]" and word
+confidences; pocketsphinx has the steady noise taken out first, and a small learnt model
+(skill/data/rejection.json) weighs how well the phrase explains the audio against the best any sound
+could, how its words cover the speech, a free phone decode of the same audio, and durations.
+Everything else is "no command": a partner talking, breathing, the guide's own sentences."""
 
 from __future__ import annotations
 
