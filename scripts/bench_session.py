@@ -25,8 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchtable import print_table  # noqa: E402
 
-from skill.asr import frame_db  # noqa: E402
-from skill.audio import read_wav, resample  # noqa: E402
+from skill.audio import frame_db, read_wav, resample  # noqa: E402
 from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
 from tests.asr_set import build, set_dir  # noqa: E402
 from tests.vaudio import MicFeed  # noqa: E402

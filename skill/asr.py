@@ -19,15 +19,13 @@ from typing import ClassVar, Protocol
 
 import numpy as np
 
-from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
+from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resample
 from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
 from skill.denoise import reduce_noise
 from skill.errors import UserError
 
 log = logging.getLogger(__name__)
 
-FRAME = 320
-"""20 ms at 16 kHz: the endpointer's frame."""
 MAX_COMMAND_SECONDS = 2.2
 """Longer speech is a sentence, not a command ("Repeat on the opposite side")."""
 MIN_COMMAND_SECONDS = 0.12
@@ -72,14 +70,6 @@ class Engine(Protocol):
 
     def decode(self, samples: np.ndarray) -> Recognition:
         """One utterance (16 kHz mono float32, with a little silence around it)."""
-
-
-def frame_db(samples: np.ndarray) -> np.ndarray:
-    n = len(samples) // FRAME
-    if n == 0:
-        return np.zeros(0)
-    frames = samples[: n * FRAME].reshape(n, FRAME).astype(np.float64)
-    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
 
 
 def voiced_span(levels: np.ndarray) -> tuple[np.ndarray, int, int]:

@@ -16,6 +16,8 @@ import soxr
 
 ASR_RATE = 16_000
 """Hz: what every recognizer is fed."""
+FRAME = 320
+"""20 ms at 16 kHz: the frame for levels (the endpointer's, the noise reducer's)."""
 
 
 @dataclass(frozen=True)
@@ -256,3 +258,12 @@ class SoftNoise:
         out = powers * (self._state + np.cumsum(white / powers))
         self._state = float(out[-1]) * self._leak
         return (out * self._scale).astype(np.float32)
+
+
+def frame_db(samples: np.ndarray) -> np.ndarray:
+    """The level of each whole 20 ms frame, dBFS."""
+    n = len(samples) // FRAME
+    if n == 0:
+        return np.zeros(0)
+    frames = samples[: n * FRAME].reshape(n, FRAME).astype(np.float64)
+    return 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from skill.audio import frame_db
+
 N_FFT = 512
 HOP = 128
 """32 ms windows, 75 % overlap: sqrt-Hann analysis and synthesis windows then add up to a constant."""
@@ -23,16 +25,13 @@ QUIET_SHARE = 0.2
 """The quietest fifth of the frames are taken as the noise (an utterance has its pre-roll and hangover)."""
 CLEAN_ENOUGH_DB = 30.0
 """Speech this far above the background is left as it is."""
-FRAME = 320
 
 
 def speech_to_background_db(samples: np.ndarray) -> float:
     """How far the loud frames stand above the background, in dB (20 ms frames, 95th vs 10th percentile)."""
-    n = len(samples) // FRAME
-    if n < 2:
+    levels = frame_db(samples)
+    if len(levels) < 2:
         return float("inf")
-    frames = samples[: n * FRAME].reshape(n, FRAME).astype(np.float64)
-    levels = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
     return float(np.percentile(levels, 95) - np.percentile(levels, 10))
 
 

@@ -38,6 +38,14 @@ def run(engine: PocketsphinxEngine, clips: list) -> list[tuple[object, str]]:
     return out
 
 
+def stream_through(rec: StreamRecognizer, stream: np.ndarray) -> list:
+    """Everything the recognizer makes of a 16 kHz stream fed in 20 ms chunks, the end flushed."""
+    heard = []
+    for i in range(0, len(stream), 320):
+        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
+    return heard + rec.flush()
+
+
 def test_clean_commands_are_understood(engine: PocketsphinxEngine, clips: list) -> None:
     chosen = [c for c in clips if c.kind == "command" and c.noise == "clean"]
     results = run(engine, chosen)
@@ -116,11 +124,7 @@ def test_streaming_endpointer_finds_commands_in_a_longer_stream(engine: Pocketsp
              for t in ("pause", "resume", "stop")]
     quiet = np.random.default_rng(0).normal(0, 1e-3, ASR_RATE).astype(np.float32)
     stream = np.concatenate([x for c in picks for x in (quiet, read_wav(set_dir() / c.path)[0])] + [quiet])
-    rec = StreamRecognizer(engine)
-    heard = []
-    for i in range(0, len(stream), 320):
-        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
-    heard += rec.flush()
+    heard = stream_through(StreamRecognizer(engine), stream)
     assert [r.intent.value for r in heard if r.intent] == ["pause", "resume", "stop"]
     assert all(0 <= r.start < r.end <= len(stream) / ASR_RATE for r in heard)
 
@@ -209,11 +213,7 @@ def test_a_command_inside_quieter_speech_is_still_found(engine: PocketsphinxEngi
     stream[:len(guide)] += 0.05 * guide  # about 26 dB under the person
     at = ASR_RATE
     stream[at: at + len(pause)] += pause
-    rec = StreamRecognizer(engine)
-    heard = []
-    for i in range(0, len(stream), 320):
-        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
-    heard += rec.flush()
+    heard = stream_through(StreamRecognizer(engine), stream)
     found = [r for r in heard if r.intent is not None]
     assert [r.intent.value for r in found] == ["pause"], [(r.text, r.reason) for r in heard]
     assert at / ASR_RATE - 0.1 <= found[0].start < found[0].end <= (at + len(pause)) / ASR_RATE + 0.1
@@ -226,9 +226,5 @@ def test_a_long_sentence_in_a_stream_is_not_cut_into_a_command(engine: Pocketsph
     samples, rate = read_wav(path)
     stream = np.concatenate([np.zeros(ASR_RATE // 2), resample(samples, rate, ASR_RATE), np.zeros(ASR_RATE)])
     stream = (stream + np.random.default_rng(1).normal(0, 1e-3, len(stream))).astype(np.float32)
-    rec = StreamRecognizer(engine)
-    heard = []
-    for i in range(0, len(stream), 320):
-        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
-    heard += rec.flush()
+    heard = stream_through(StreamRecognizer(engine), stream)
     assert heard and all(r.intent is None for r in heard)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from skill.asr import FRAME, background, frame_db
-from skill.audio import ASR_RATE, read_wav
+from skill.asr import background
+from skill.audio import ASR_RATE, FRAME, frame_db, read_wav
 from skill.denoise import reduce_noise
 from tests.asr_set import build, mix, noise, set_dir
 
