@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Feed a session tape (BEDTIME_STRETCH_TAPE=FILE.npz) back through the listener, offline: the same
+microphone audio, reference and playback times, on a simulated clock. Prints the listener's log and the
+commands it would have posted, so a self-trigger or a missed barge-in seen once live can be studied again.
+
+    scripts/replay_tape.py session.npz [--engine pocketsphinx] [--from SECONDS] [--to SECONDS]
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from skill.asr import open_recognizer
+from skill.audio import ASR_RATE, AudioChunk
+from skill.listener import Listener, ReferenceBuffer
+from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.tape import load
+
+
+def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0,
+           end: float = float("inf")) -> list[tuple[float, str, str]]:
+    """The commands (session seconds, intent, words) the listener posts when it hears the tape again."""
+    tracks, marks = load(path)
+    origin = min([at for at, _ in tracks["mic"][:1]] + [at for at, *_ in marks[:1]])
+    now = [origin]
+
+    def stamp(record: logging.LogRecord) -> bool:
+        record.session_time = now[0] - origin
+        return True
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(stamp)
+
+    def clock() -> float:
+        return now[0]
+
+    tracker = PlaybackTracker(clock=clock)
+    reference = ReferenceBuffer()
+    posted: list[tuple[float, str, str]] = []
+    listener = Listener(open_recognizer(engine, quiet=True), SelfHearingFilter(tracker),
+                        post=lambda intent, text: posted.append((now[0] - origin, str(intent), text)),
+                        reference=reference, clock=clock)
+    # Each item is replayed at the moment the live session had it: audio once its last sample is in.
+    queue: list[tuple[float, int, str, object]] = []
+    for i, (at, samples) in enumerate(tracks["ref"]):
+        queue.append((at, i, "ref", samples))
+    for i, (at, samples) in enumerate(tracks["mic"]):
+        queue.append((at + len(samples) / ASR_RATE, i, "mic", (at, samples)))
+    for i, (at, what, seq, text) in enumerate(marks):
+        queue.append((at, i, what, (seq, text)))
+    heapq.heapify(queue)
+    frames = 0
+    while queue:
+        when, _, kind, item = heapq.heappop(queue)
+        now[0] = when
+        if kind == "ref":
+            reference.write(item, when)  # type: ignore[arg-type]
+        elif kind == "handed":
+            tracker.handed(*item)  # type: ignore[misc]
+        elif kind == "done":
+            tracker.done(item[0])  # type: ignore[index]
+        else:
+            at, samples = item  # type: ignore[misc]
+            chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=frames / ASR_RATE)
+            frames += len(samples)
+            if start <= at - origin <= end:
+                listener.feed(chunk, at)
+    return posted
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tape", type=Path)
+    parser.add_argument("--engine", default="pocketsphinx")
+    parser.add_argument("--from", dest="start", type=float, default=0.0)
+    parser.add_argument("--to", dest="end", type=float, default=float("inf"))
+    parser.add_argument("--debug", action="store_true", help="the listener's debug log too")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, format="%(session_time)8.2f %(message)s")
+    for t, intent, text in replay(args.tape, args.engine, args.start, args.end):
+        print(f"{t:8.2f}\t{intent}\t{text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
