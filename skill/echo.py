@@ -49,6 +49,18 @@ class EchoCanceller:
         self._power_floor = 0.0
         self._converged = False
 
+    def shift(self, samples: int) -> None:
+        """Move the learnt echo path `samples` later (earlier if negative): the reference was re-aligned."""
+        b = self.block
+        taps = np.fft.irfft(self._weights, axis=1)[:, :b].reshape(-1)
+        moved = np.zeros_like(taps)
+        if 0 <= samples < len(taps):
+            moved[samples:] = taps[: len(taps) - samples]
+        elif -len(taps) < samples < 0:
+            moved[:samples] = taps[-samples:]
+        parts = moved.reshape(self.parts, b)
+        self._weights = np.fft.rfft(np.concatenate([parts, np.zeros_like(parts)], axis=1), axis=1)
+
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """`mic` with the echo of `ref` removed. Lengths must be equal multiples of `block`."""
         if len(mic) != len(ref) or len(mic) % self.block:
@@ -96,3 +108,25 @@ class EchoCanceller:
             taps[:, b:] = 0.0
             self._weights = np.fft.rfft(taps, axis=1)
         return error
+
+
+def echo_share(mic: np.ndarray, ref: np.ndarray, segment: int = 512) -> float:
+    """How much of the mic's energy the reference explains through a linear path (0..1): about 1 when the
+    mic heard only the speaker, about half when a person talked over it at the same level, near 0 when the
+    person dominates. `ref` must be aligned with `mic` to well within `segment` samples.
+
+    This is the magnitude-squared coherence per frequency (Welch), weighted by the mic's power there: unlike
+    the energy the canceller removed, it does not depend on the canceller having converged."""
+    n = min(len(mic), len(ref))
+    hop = segment // 2
+    if n < 2 * segment:
+        return 0.0
+    window = np.hanning(segment)
+    starts = range(0, n - segment + 1, hop)
+    m = np.fft.rfft(np.stack([mic[s:s + segment] * window for s in starts]), axis=1)
+    r = np.fft.rfft(np.stack([ref[s:s + segment] * window for s in starts]), axis=1)
+    s_mm = np.sum(np.abs(m) ** 2, axis=0)
+    s_rr = np.sum(np.abs(r) ** 2, axis=0)
+    s_mr = np.abs(np.sum(m * np.conj(r), axis=0)) ** 2
+    coherence = s_mr / (s_mm * s_rr + 1e-20)
+    return float(np.sum(coherence * s_mm) / (np.sum(s_mm) + 1e-20))

@@ -16,18 +16,29 @@ import numpy as np
 from skill.asr import HANGOVER_SECONDS
 from skill.audio import ASR_RATE, AudioChunk
 from skill.commands import URGENT, Intent
-from skill.echo import EchoCanceller, estimate_delay
+from skill.echo import EchoCanceller, echo_share, estimate_delay
 from skill.self_hearing import SelfHearingFilter
 
 log = logging.getLogger(__name__)
 
-REANCHOR_SECONDS = 0.03
+REANCHOR_SECONDS = 0.2
+"""The speaker and the microphone are continuous streams whose per-block timestamps jitter by tens of ms
+(PulseAudio's ALSA plugin) and drift apart slowly: the echo delay tracker follows the drift. Only a jump
+this large (a stream restarted, a real gap) moves a stream's place on the clock."""
 ALIGN_MARGIN_SECONDS = 0.03
 BARGE_IN_COVERAGE = 0.9
 """While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
 though the echo's remains make the recognizer unsure. Not lower: echo remains of the guide's own sentences
 came out as "hold on" (0.46) and, once the endpointer handed over only an utterance's loud part, as
 "wait" (0.82-0.85) and paused the session by themselves."""
+ECHO_SHARE_MAX = 0.8
+"""An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
+The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
+the person 6 dB under it, 0.8."""
+DELAY_CHECK_SECONDS = 1.5
+DELAY_WINDOW_SECONDS = 3.0
+SURE_MATCH = 0.8
+"""A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 MAX_LAG_SECONDS = 0.5
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 ECHO_DOMINANT_DB = 8.0
@@ -65,9 +76,9 @@ class ReferenceBuffer:
             if self._origin is None:
                 self._origin = at
             index = round((at - self._origin) * ASR_RATE)
-            # Blocks arrive back to back; their timestamps jitter by a millisecond or so. Keep the signal
-            # continuous (a gap or overlap every block would garble the canceller's reference) and only
-            # re-anchor on the clock when it is really elsewhere (a pause in playback, a restarted stream).
+            # Blocks arrive back to back. Keep the signal continuous (following each block's jittery
+            # timestamp would garble the canceller's reference) and only re-anchor on the clock when it is
+            # really elsewhere (a restarted stream).
             if abs(index - self._written) < int(REANCHOR_SECONDS * ASR_RATE) or index < self._written:
                 index = self._written
             n = len(samples)
@@ -110,8 +121,13 @@ class Listener:
         self._clock = clock
         self._aec = EchoCanceller()
         self._delay: float | None = None
+        """Where the canceller's filter starts: the measured echo delay less a margin."""
+        self._echo_delay: float | None = None
+        """The echo delay last measured."""
         self._moved_to: float | None = None
         """A delay measured outside the canceller's span, waiting for a second measurement to agree."""
+        self._mic_next: float | None = None
+        """Where the next microphone sample falls on the clock, continuing the stream."""
         self._pending_mic = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0
         self._history: list[tuple[float, np.ndarray]] = []
@@ -125,6 +141,9 @@ class Listener:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
         now = self._clock()
         at = captured_at if captured_at is not None else now - chunk.seconds
+        if self._mic_next is not None and abs(at - self._mic_next) < REANCHOR_SECONDS:
+            at = self._mic_next
+        self._mic_next = at + chunk.seconds
         self._stream_to_monotonic = at - chunk.timestamp
         samples = chunk.samples()
         cleaned = self._cancel_echo(samples, at)
@@ -147,6 +166,13 @@ class Listener:
         window = (rec.start + self._stream_to_monotonic, rec.end + self._stream_to_monotonic)
         over_guide = bool(self._hearing.tracker.playing_between(*window))
         cancelled = self._cancelled_db(*window) if over_guide else 0.0
+        echoing = self._reference is not None and self._reference.sounded_since(window[0] - MAX_LAG_SECONDS)
+        share = self._echo_share(*window) if echoing else 0.0
+        log.debug("judging %r (%s): over the guide %s, %.0f dB cancelled, echo share %.2f", rec.text,
+                  intent or f"candidate {candidate}", over_guide, cancelled, share)
+        if share > ECHO_SHARE_MAX:
+            log.info("ignored %r: the guide's own voice (it explains %.0f%% of the sound)", rec.text, 100 * share)
+            return
         if cancelled > ECHO_DOMINANT_DB:
             log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
             return
@@ -201,21 +227,47 @@ class Listener:
             return 0.0
         return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))
 
+    def _echo_share(self, t0: float, t1: float) -> float:
+        """How much of what the mic heard between monotonic times t0 and t1 the guide's voice explains.
+
+        Found on the raw microphone against the reference, at the lag this stretch itself shows (and near
+        the measured echo delay): it holds while the canceller is still learning or the delay has moved."""
+        if self._reference is None or not self._history:
+            return 0.0
+        start = self._history[0][0]
+        heard = np.concatenate([m for _, m in self._history])
+        lo, hi = max(0, round((t0 - start) * ASR_RATE)), min(len(heard), round((t1 - start) * ASR_RATE))
+        n = hi - lo
+        if n < ASR_RATE // 10:
+            return 0.0
+        mic = heard[lo:hi]
+        lead = int(MAX_LAG_SECONDS * ASR_RATE)
+        reference = self._reference.read(start + lo / ASR_RATE - MAX_LAG_SECONDS, n + lead)
+        leads_by, _ = estimate_delay(reference, mic, lead)
+        lags = {lead - leads_by}
+        if self._echo_delay is not None:
+            known = round(self._echo_delay * ASR_RATE)
+            lags |= set(range(known - 160, known + 161, 32))
+        return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
+
     def _remember(self, start: float, mic: np.ndarray) -> None:
         self._history.append((start, mic))
         while self._history and start - self._history[0][0] > 6.0:
             self._history.pop(0)
 
     def _update_delay(self, now: float) -> None:
-        """Every few seconds of guide speech, re-measure how far the echo lags the reference."""
+        """Every second or so of guide speech, re-measure how far the echo lags the reference, and keep the
+        canceller aligned with it: audio stacks move that lag by tens of ms within a session (an underrun,
+        a stream restarted), and an echo that arrives before the filter's span is not cancelled at all."""
         ref = self._reference
-        if ref is None or now < self._next_delay_check or not ref.sounded_since(now - 4.0):
+        if ref is None or now < self._next_delay_check or not ref.sounded_since(now - DELAY_WINDOW_SECONDS):
             return
-        self._next_delay_check = now + 3.0
-        if not self._history:
+        self._next_delay_check = now + DELAY_CHECK_SECONDS
+        recent = [(at, m) for at, m in self._history if at >= now - DELAY_WINDOW_SECONDS]
+        if not recent:
             return
-        start = self._history[0][0]
-        mic = np.concatenate([m for _, m in self._history])
+        start = recent[0][0]
+        mic = np.concatenate([m for _, m in recent])
         if len(mic) < 2 * ASR_RATE:
             return
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
@@ -224,22 +276,23 @@ class Listener:
         # leads the mic by lead - delay samples.
         leads_by, peak = estimate_delay(reference, mic, lead)
         delay = (lead - leads_by) / ASR_RATE
+        log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
         if peak < 0.3 or not -0.05 <= delay <= MAX_LAG_SECONDS:
             return
-        # The filter spans its own length from the aligned delay: a measured delay inside that span is
-        # the filter's to track (re-aligning would throw away what it learnt); outside it, re-align with a
-        # margin before the direct path.
-        window = self._aec.parts * self._aec.block / ASR_RATE
-        inside = self._delay is not None and self._delay + 0.005 <= delay <= self._delay + window - 0.03
-        if inside:
+        if self._echo_delay is not None and abs(delay - self._echo_delay) <= 0.002:
             self._moved_to = None
             return
-        if self._delay is not None and (self._moved_to is None or abs(delay - self._moved_to) > 0.003):
-            # Once aligned, one measurement elsewhere is not enough: the person talking, or a quiet stretch
-            # of the guide, can mislead the correlation, and a wrong re-alignment throws away what the
-            # canceller learnt (the guide's echo then comes through and can read as "wait").
+        if self._echo_delay is not None and peak < SURE_MATCH and \
+                (self._moved_to is None or abs(delay - self._moved_to) > 0.003):
+            # An unsure measurement elsewhere waits for a second to agree: the person talking, or a quiet
+            # stretch of the guide, can mislead the correlation, and a wrong alignment lets the echo through.
             self._moved_to = delay
             return
         self._moved_to = None
+        aligned = max(0.0, delay - ALIGN_MARGIN_SECONDS)
+        if self._delay is not None:
+            # what the filter learnt of the room moves with the delay instead of being learnt again
+            self._aec.shift(round((self._delay - aligned) * ASR_RATE))
         log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
-        self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
+        self._echo_delay = delay
+        self._delay = aligned

@@ -19,7 +19,8 @@ from typing import IO, TextIO
 import numpy as np
 import soxr
 
-from skill.asr import StreamRecognizer, open_recognizer
+from skill.asr import StreamRecognizer
+from skill.asr_worker import EngineProcess
 from skill.audio import ASR_RATE
 from skill.bookkeeping import Bookkeeper
 from skill.commands import Intent
@@ -33,6 +34,7 @@ from skill.playback import LiveSpeaker
 from skill.routine import Routine
 from skill.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.session import run_live, run_text_session
+from skill.tape import Tape, from_environment
 from skill.tts import PhraseCache
 
 log = logging.getLogger(__name__)
@@ -52,16 +54,22 @@ class TrackedSpeaker:
     """The live speaker, as the controller sees it: it tells the playback tracker what is said, and it
     can be swapped for a new one when the device comes back."""
 
-    def __init__(self, inner: LiveSpeaker, tracker: PlaybackTracker):
+    def __init__(self, inner: LiveSpeaker, tracker: PlaybackTracker, tape: Tape | None = None):
         self.inner = inner
         self._tracker = tracker
+        self._tape = tape
+
+    def _handed(self, seq: int, text: str) -> None:
+        self._tracker.handed(seq, text)
+        if self._tape is not None:
+            self._tape.mark(time.monotonic(), "handed", seq, text)
 
     def say(self, say: Say) -> None:
-        self._tracker.handed(say.seq, say.text)
+        self._handed(say.seq, say.text)
         self.inner.say(say)
 
     def chime(self, chime: Chime) -> None:
-        self._tracker.handed(chime.seq, "")
+        self._handed(chime.seq, "")
         self.inner.chime(chime)
 
     def cut(self) -> None:
@@ -77,8 +85,9 @@ class TrackedSpeaker:
 class ReferenceWriter:
     """What the speaker played, resampled to 16 kHz as a stream, into the echo canceller's buffer."""
 
-    def __init__(self, buffer: ReferenceBuffer):
+    def __init__(self, buffer: ReferenceBuffer, tape: Tape | None = None):
         self.buffer = buffer
+        self._tape = tape
         self._resampler: soxr.ResampleStream | None = None
         self._rate = 0
 
@@ -87,7 +96,10 @@ class ReferenceWriter:
             self._resampler = soxr.ResampleStream(rate, ASR_RATE, 1, dtype="float32")
             self._rate = rate
         assert self._resampler is not None
-        self.buffer.write(self._resampler.resample_chunk(samples), at)
+        resampled = self._resampler.resample_chunk(samples)
+        self.buffer.write(resampled, at)
+        if self._tape is not None:
+            self._tape.audio("ref", at, resampled)
 
 
 class LiveSession:
@@ -100,16 +112,19 @@ class LiveSession:
         self.inbox = LiveInbox()
         self.tracker = PlaybackTracker()
         self.reference = ReferenceBuffer()
-        self._reference_writer = ReferenceWriter(self.reference)
+        self.tape = from_environment()
+        self._reference_writer = ReferenceWriter(self.reference, self.tape)
         self._stopped = threading.Event()
         self._device_pause = False
-        self.speaker = TrackedSpeaker(self._open_speaker(), self.tracker)
+        self.speaker = TrackedSpeaker(self._open_speaker(), self.tracker, self.tape)
         self.inbox.lead = self.speaker.inner.output_latency
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
 
     def _on_done(self, seq: int) -> None:
         self.tracker.done(seq)
+        if self.tape is not None:
+            self.tape.mark(time.monotonic(), "done", seq)
         self.inbox.speech_done(seq)
 
     def _open_speaker(self) -> LiveSpeaker:
@@ -123,7 +138,7 @@ class LiveSession:
             self.notice(f"No microphone: {err}. The guide will move on by itself; Ctrl-C ends.")
             return False
         if self.recognizer is None:
-            self.recognizer = open_recognizer(self.options.engine)
+            self.recognizer = StreamRecognizer(EngineProcess(self.options.engine))
         threading.Thread(target=self._listen, name="listener", daemon=True).start()
         return True
 
@@ -137,6 +152,8 @@ class LiveSession:
                 try:
                     for chunk, at in mic.chunks():
                         listener.feed(chunk, at)
+                        if self.tape is not None:
+                            self.tape.audio("mic", at, chunk.samples())
                         if self._stopped.is_set():
                             return
                 except Exception:  # a listener must never take the session down
@@ -179,6 +196,10 @@ class LiveSession:
             self.speaker.close(fade=True)
             if self.mic is not None:
                 self.mic.close()
+            if self.recognizer is not None and isinstance(self.recognizer.engine, EngineProcess):
+                self.recognizer.engine.close()
+            if self.tape is not None:
+                self.tape.save()
 
 
 def run_audio_session(routine: Routine, cache: PhraseCache, options: AudioOptions, *, tempo: float | None = None,
