@@ -49,18 +49,6 @@ class EchoCanceller:
         self._power_floor = 0.0
         self._converged = False
 
-    def shift(self, samples: int) -> None:
-        """Move the learnt echo path `samples` later (earlier if negative): the reference was re-aligned."""
-        b = self.block
-        taps = np.fft.irfft(self._weights, axis=1)[:, :b].reshape(-1)
-        moved = np.zeros_like(taps)
-        if 0 <= samples < len(taps):
-            moved[samples:] = taps[: len(taps) - samples]
-        elif -len(taps) < samples < 0:
-            moved[:samples] = taps[-samples:]
-        parts = moved.reshape(self.parts, b)
-        self._weights = np.fft.rfft(np.concatenate([parts, np.zeros_like(parts)], axis=1), axis=1)
-
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """`mic` with the echo of `ref` removed. Lengths must be equal multiples of `block`."""
         if len(mic) != len(ref) or len(mic) % self.block:

@@ -289,10 +289,8 @@ class Listener:
             self._moved_to = delay
             return
         self._moved_to = None
-        aligned = max(0.0, delay - ALIGN_MARGIN_SECONDS)
-        if self._delay is not None:
-            # what the filter learnt of the room moves with the delay instead of being learnt again
-            self._aec.shift(round((self._delay - aligned) * ASR_RATE))
+        # The filter's taps are the room's response from the direct path on; aligned on the new delay, the
+        # path moves with it and what the filter learnt stays where it was.
         log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
         self._echo_delay = delay
-        self._delay = aligned
+        self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
