@@ -35,7 +35,7 @@ ECHO_SHARE_MAX = 0.8
 """An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
 The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
 the person 6 dB under it, 0.8."""
-DELAY_CHECK_SECONDS = 1.5
+DELAY_CHECK_SECONDS = 0.75
 DELAY_WINDOW_SECONDS = 3.0
 SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
