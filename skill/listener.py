@@ -268,7 +268,7 @@ class Listener:
             return
         start = recent[0][0]
         mic = np.concatenate([m for _, m in recent])
-        if len(mic) < 2 * ASR_RATE:
+        if len(mic) < (DELAY_WINDOW_SECONDS - 0.5) * ASR_RATE:
             return
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
         reference = ref.read(start - MAX_LAG_SECONDS, len(mic) + lead)
