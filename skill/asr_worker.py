@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import threading
@@ -80,6 +81,10 @@ class EngineProcess:
 
 
 def serve(engine_name: str, quiet: bool) -> int:
+    # Ctrl-C (and systemd's SIGTERM) reach the whole process group: the session ends cleanly and closes
+    # the pipe, and that ends this process too (also if the session was killed outright).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     stdin = sys.stdin.buffer
     # The pipe to the session carries pickles only: anything else printed (a library's C code writing to
     # fd 1) goes to stderr instead.

@@ -1,5 +1,6 @@
 """From microphone chunks to the person's commands: echo cancellation against what the speaker played,
-the recognizer, then the self-hearing filter. Runs on the microphone's thread; posts accepted commands.
+the recognizer, a check of each utterance against that reference (the guide's own voice is ignored), then
+the self-hearing filter. Runs on the microphone's thread; posts accepted commands.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ class Listener:
         self._echo_delay: float | None = None
         """The echo delay last measured."""
         self._moved_to: float | None = None
-        """A delay measured outside the canceller's span, waiting for a second measurement to agree."""
+        """An unsure delay measurement away from the aligned one, waiting for a second to agree."""
         self._mic_next: float | None = None
         """Where the next microphone sample falls on the clock, continuing the stream."""
         self._pending_mic = np.zeros(0, dtype=np.float32)

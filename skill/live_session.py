@@ -90,8 +90,16 @@ class ReferenceWriter:
         self._tape = tape
         self._resampler: soxr.ResampleStream | None = None
         self._rate = 0
+        self._closed = False
+
+    def close(self) -> None:
+        """Free the resampler now (alive when the interpreter goes, it is reported as a leak on stderr)."""
+        self._closed = True
+        self._resampler = None
 
     def __call__(self, samples: np.ndarray, rate: int, at: float) -> None:
+        if self._closed:
+            return
         if rate != self._rate:
             self._resampler = soxr.ResampleStream(rate, ASR_RATE, 1, dtype="float32")
             self._rate = rate
@@ -120,6 +128,7 @@ class LiveSession:
         self.inbox.lead = self.speaker.inner.output_latency
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
+        self._listener: threading.Thread | None = None
 
     def _on_done(self, seq: int) -> None:
         self.tracker.done(seq)
@@ -139,7 +148,8 @@ class LiveSession:
             return False
         if self.recognizer is None:
             self.recognizer = StreamRecognizer(EngineProcess(self.options.engine))
-        threading.Thread(target=self._listen, name="listener", daemon=True).start()
+        self._listener = threading.Thread(target=self._listen, name="listener", daemon=True)
+        self._listener.start()
         return True
 
     def _listen(self) -> None:
@@ -194,8 +204,13 @@ class LiveSession:
         finally:
             self._stopped.set()
             self.speaker.close(fade=True)
+            self._reference_writer.close()
             if self.mic is not None:
                 self.mic.close()
+            if self._listener is not None:
+                # let it finish the utterance in hand and drop the microphone's resampler before the
+                # interpreter goes (a native object still alive then is reported as a leak on stderr)
+                self._listener.join(timeout=2.0)
             if self.recognizer is not None and isinstance(self.recognizer.engine, EngineProcess):
                 self.recognizer.engine.close()
             if self.tape is not None:
