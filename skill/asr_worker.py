@@ -21,7 +21,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skill.asr import Recognition, open_engine
+from skill.asr import Engine, Recognition, open_engine
+from skill.audio import ASR_RATE
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class EngineProcess:
                 self.close()
                 self._proc = self._start()
                 self._receive()
-                return Recognition(None, "", 0.0, 0.0, len(samples) / 16000, reason="recognizer restarted")
+                return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, reason="recognizer restarted")
 
     def close(self) -> None:
         if self._proc.poll() is None:
@@ -78,6 +79,16 @@ class EngineProcess:
             except (OSError, subprocess.TimeoutExpired):
                 self._proc.kill()
                 self._proc.wait()
+
+
+def open_engine_process(engine: str = "auto") -> Engine:
+    """The engine in a child process; in this one (said once) if no child can be started."""
+    try:
+        return EngineProcess(engine)
+    except (OSError, EOFError, pickle.UnpicklingError) as err:
+        log.warning("could not start the recognizer process (%s); recognizing in this one, where the "
+                    "guide's voice may stutter while it decodes", err or type(err).__name__)
+        return open_engine(engine)
 
 
 def serve(engine_name: str, quiet: bool) -> int:

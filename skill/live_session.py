@@ -20,7 +20,7 @@ import numpy as np
 import soxr
 
 from skill.asr import StreamRecognizer
-from skill.asr_worker import EngineProcess
+from skill.asr_worker import EngineProcess, open_engine_process
 from skill.audio import ASR_RATE
 from skill.bookkeeping import Bookkeeper
 from skill.commands import Intent
@@ -147,7 +147,7 @@ class LiveSession:
             self.notice(f"No microphone: {err}. The guide will move on by itself; Ctrl-C ends.")
             return False
         if self.recognizer is None:
-            self.recognizer = StreamRecognizer(EngineProcess(self.options.engine))
+            self.recognizer = StreamRecognizer(open_engine_process(self.options.engine))
         self._listener = threading.Thread(target=self._listen, name="listener", daemon=True)
         self._listener.start()
         return True

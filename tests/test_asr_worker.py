@@ -69,6 +69,15 @@ def test_a_dead_child_is_replaced(worker: EngineProcess) -> None:
     assert (again.intent, again.text) == (expected.intent, expected.text) and again.intent is not None
 
 
+def test_without_a_child_it_recognizes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    from skill import asr_worker
+
+    monkeypatch.setattr(asr_worker.sys, "executable", "/nonexistent/python")
+    engine = asr_worker.open_engine_process("pocketsphinx")
+    assert not isinstance(engine, EngineProcess)
+    assert engine.decode(utterances(1)[0]).intent is not None
+
+
 def test_a_bad_engine_name_is_the_parents_error() -> None:
     with pytest.raises(UserError, match="--engine"):
         EngineProcess("sphinx3")
