@@ -242,14 +242,24 @@ class Listener:
         if n < ASR_RATE // 10:
             return 0.0
         mic = heard[lo:hi]
+        lag, _, reference = self._echo_lag(mic, start + lo / ASR_RATE)
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        reference = self._reference.read(start + lo / ASR_RATE - MAX_LAG_SECONDS, n + lead)
-        leads_by, _ = estimate_delay(reference, mic, lead)
-        lags = {lead - leads_by}
+        lags = {lag}
         if self._echo_delay is not None:
             known = round(self._echo_delay * ASR_RATE)
             lags |= set(range(known - 160, known + 161, 32))
         return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
+
+    def _echo_lag(self, mic: np.ndarray, start: float) -> tuple[int, float, np.ndarray]:
+        """How many samples the echo in `mic` (its first sample at monotonic `start`) lags the reference,
+        how well they match (0..1), and the reference read from MAX_LAG_SECONDS before `start` on."""
+        assert self._reference is not None
+        lead = int(MAX_LAG_SECONDS * ASR_RATE)
+        reference = self._reference.read(start - MAX_LAG_SECONDS, len(mic) + lead)
+        # The mic starts `lead` samples after this reference, and the echo lags by `lag`: the reference
+        # leads the mic by lead - lag samples.
+        leads_by, peak = estimate_delay(reference, mic, lead)
+        return lead - leads_by, peak, reference
 
     def _remember(self, start: float, mic: np.ndarray) -> None:
         self._history.append((start, mic))
@@ -271,12 +281,8 @@ class Listener:
         mic = np.concatenate([m for _, m in recent])
         if len(mic) < (DELAY_WINDOW_SECONDS - 0.5) * ASR_RATE:
             return
-        lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        reference = ref.read(start - MAX_LAG_SECONDS, len(mic) + lead)
-        # The mic starts `lead` samples after this reference, and the echo lags by `delay`: the reference
-        # leads the mic by lead - delay samples.
-        leads_by, peak = estimate_delay(reference, mic, lead)
-        delay = (lead - leads_by) / ASR_RATE
+        lag, peak, _ = self._echo_lag(mic, start)
+        delay = lag / ASR_RATE
         log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
         if peak < 0.3 or not -0.05 <= delay <= MAX_LAG_SECONDS:
             return
