@@ -95,6 +95,12 @@ class EchoCanceller:
             taps = np.fft.irfft(self._weights, axis=1)
             taps[:, b:] = 0.0
             self._weights = np.fft.rfft(taps, axis=1)
+            if self._error_power > 2.0 * self._mic_power:
+                # Diverged: the "cancelled" signal is louder than what the mic heard (seen live early in a
+                # session, after the chime). Start learning again rather than add echo of our own.
+                self._weights[:] = 0.0
+                self._converged = False
+                self._error_power = self._mic_power
         return error
 
 

@@ -173,7 +173,7 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
                         last = heard["t"]
                         tries[word] = attempt
                         break
-                assert word in tries, f"{word!r} not heard in 3 tries; events: {s.events()[-8:]}"
+                assert word in tries, f"{word!r} not heard in 3 tries; events: {s.events()[-8:]}; {s._stderr()}"
             s.finish()
         finally:
             s.kill()
