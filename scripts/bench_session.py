@@ -25,9 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchtable import print_table  # noqa: E402
 
-from skill.audio import frame_db, read_wav, resample  # noqa: E402
 from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
-from tests.asr_set import build, set_dir  # noqa: E402
+from tests.asr_set import spoken  # noqa: E402
 from tests.vaudio import MicFeed  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -59,16 +58,6 @@ def peak_rss_mb(pid: int) -> float:
             if line.startswith("VmHWM"):
                 total += int(line.split()[1]) / 1024
     return total
-
-
-def clip(text: str) -> tuple[np.ndarray, float]:
-    """A command in the Piper voice at 16 kHz, and where its last word ends."""
-    c = next(c for c in build() if c.voice == "piper-joe" and c.text == text and c.noise == "clean")
-    samples, rate = read_wav(set_dir() / c.path)
-    samples = resample(samples, rate, 16000)
-    levels = frame_db(samples)
-    last_word = np.nonzero(levels > levels.max() - 40)[0][-1]  # the last 20 ms within 40 dB of the loudest
-    return samples, (last_word + 1) * 0.02
 
 
 def idle_cpu(seconds: float) -> float:
@@ -134,7 +123,7 @@ def main() -> int:
         for word, want in [("start", lambda e: e["event"] == "stretch")] + \
                 [(w, lambda e, w=w: e["event"] == "command" and e["intent"] == w)
                  for _ in range(args.rounds) for w in ("pause", "resume")]:
-            audio, speech = clip(word)
+            audio, speech = spoken(word)
             time.sleep(2.5)
             if args.echo and word == "pause":
                 # barge in: start saying it the moment the guide starts its next cue
@@ -152,7 +141,7 @@ def main() -> int:
         cpu = cpu_seconds(s.proc.pid)
         rss = peak_rss_mb(s.proc.pid)
         wall = time.monotonic() - started
-        audio, speech = clip("stop")
+        audio, speech = spoken("stop")
         feed.say(audio, speech)
         ended = s.wait(lambda e: e["event"] == "end", timeout=10)
         if ended is None:

@@ -242,9 +242,9 @@ class Listener:
         if n < ASR_RATE // 10:
             return 0.0
         mic = heard[lo:hi]
-        lag, _, reference = self._echo_lag(mic, start + lo / ASR_RATE)
+        shown, _, reference = self._echo_lag(mic, start + lo / ASR_RATE)
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        lags = {lag}
+        lags = {shown}
         if self._echo_delay is not None:
             known = round(self._echo_delay * ASR_RATE)
             lags |= set(range(known - 160, known + 161, 32))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from skill.audio import ASR_RATE, read_wav, resample, write_wav
+from skill.audio import ASR_RATE, frame_db, read_wav, resample, write_wav
 from skill.commands import all_phrases, parse
 from skill.paths import cache_dir
 
@@ -176,3 +176,14 @@ def build(noisy_per_voice: int = 12, include_piper: bool = True) -> list[Clip]:
              Clip(_name("sound", name), name, "none", "none", name.split("-")[0], None, "sound"))
     index.write_text("\n".join(json.dumps(asdict(c)) for c in clips) + "\n")
     return clips
+
+
+def spoken(text: str) -> tuple[np.ndarray, float]:
+    """A command said clean by the Piper voice (16 kHz), and where its last word ends in it (s): the last
+    20 ms frame within 40 dB of the loudest."""
+    c = next(c for c in build() if c.voice == "piper-joe" and c.text == text and c.noise == "clean")
+    samples, rate = read_wav(set_dir() / c.path)
+    samples = resample(samples, rate, ASR_RATE)
+    levels = frame_db(samples)
+    last_word = np.nonzero(levels > levels.max() - 40)[0][-1]
+    return samples, (last_word + 1) * 0.02

@@ -11,10 +11,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from tests.asr_set import build, set_dir
+from tests.asr_set import build, set_dir, spoken
 from tests.vaudio import MicFeed, needs_virtual_audio, play_into_mic, speaker_into_mic
 
 pytestmark = needs_virtual_audio
@@ -141,12 +140,6 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
     """Barge-in with the speaker in the microphone: "pause" said as the guide starts a sentence, "resume"
     in the quiet of the pause, "stop" said as the guide starts another. A person repeats what was not
     heard (up to three times); nothing else may come of the guide's own voice."""
-    from skill.audio import read_wav, resample
-
-    def words(text: str) -> np.ndarray:
-        samples, rate = read_wav(clip(text))
-        return resample(samples, rate, 16000)
-
     def said_after(t: float) -> Callable[[dict], bool]:
         return lambda e: e["event"] == "say" and e["t"] > t and len(e["text"]) > 12
 
@@ -156,7 +149,7 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
             s.wait_for(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=60)
             time.sleep(2.0)
             for _ in range(3):
-                feed.say(words("start"), 1.0)
+                feed.say(*spoken("start"))
                 if s.poll_for(lambda e: e["event"] == "stretch", timeout=4.0):
                     break
             last = s.wait_for(lambda e: e["event"] == "stretch", timeout=20)["t"]
@@ -167,7 +160,7 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
                 for attempt in range(1, 4):
                     if word != "resume":  # over the guide: the moment it starts a sentence
                         last = s.wait_for(said_after(last), timeout=30)["t"]
-                    feed.say(words(word), 1.0)
+                    feed.say(*spoken(word))
                     heard = s.poll_for(done, timeout=3.0)
                     if heard is not None:
                         last = heard["t"]
