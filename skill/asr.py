@@ -4,7 +4,7 @@ Audio is cut into utterances by an energy endpointer (shared by the engines), an
 decoded against a grammar of the command phrases, then judged. Vosk weighs its own "[unk]" and word
 confidences; pocketsphinx has the steady noise taken out first, and a small learnt model
 (skill/data/rejection.json) weighs how well the phrase explains the audio against the best any sound
-could, how its words cover the speech, a free phone decode of the same audio, and durations.
+could, how its words cover the speech, whether a second search of the grammar agrees, and durations.
 Everything else is "no command": a partner talking, breathing, the guide's own sentences."""
 
 from __future__ import annotations
@@ -72,6 +72,14 @@ class Engine(Protocol):
         """One utterance (16 kHz mono float32, with a little silence around it)."""
 
 
+def speech_levels(samples: np.ndarray) -> np.ndarray:
+    """20 ms frame levels (dB) of the audio pre-emphasised as the recognizers' front ends do: a fan's rumble
+    swings by 10 dB from frame to frame below 150 Hz, which would read as speech and stretch a command
+    into a sentence."""
+    emphasised = np.append(samples[:1], samples[1:] - 0.97 * samples[:-1])
+    return frame_db(emphasised)
+
+
 def voiced_span(levels: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Which frames are speech (well above the clip's own floor), and the first/last such frame."""
     if len(levels) == 0:
@@ -99,15 +107,6 @@ def phrase_intent(text: str) -> Intent | None:
 # ---- pocketsphinx -----------------------------------------------------------------------------------
 
 
-def _edit_distance(a: Sequence[str], b: Sequence[str]) -> int:
-    row = list(range(len(b) + 1))
-    for i, x in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, y in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (x != y))
-    return row[-1]
-
-
 @dataclass(frozen=True)
 class Evidence:
     """What the grammar decode of one utterance says, to judge whether it was a command."""
@@ -121,8 +120,6 @@ class Evidence:
     speech_seconds: float
     coverage: float
     """The share of the speech the grammar's words account for."""
-    phone_distance: float
-    """Edit distance between a free phone decode and the phrase's phones, per phone of the phrase."""
     score_per_frame: float
     """The grammar path's log score per 10 ms frame of its words. pocketsphinx scores each frame against
     its best-scoring senone, so this is how far the phrase falls short of the best any sound could do:
@@ -131,9 +128,12 @@ class Evidence:
     """The same over the whole utterance, in thousands."""
     frames_per_phone: float
     """10 ms frames per phone of the phrase: a sentence squeezed into a short phrase stretches its phones."""
+    lattice_agrees: float
+    """1 when a second search of the grammar, rescoring its word lattice, ends on the same phrase; 0 when it
+    names another or none (a close call)."""
 
     FEATURES: ClassVar[tuple[str, ...]] = ("score_per_frame", "score_total", "frames_per_phone", "coverage",
-                                           "speech_seconds", "phone_distance")
+                                           "speech_seconds", "lattice_agrees")
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in self.FEATURES], dtype=np.float64)
@@ -167,7 +167,7 @@ class RejectionModel:
 class PocketsphinxEngine:
     """pocketsphinx 5 with the en-us model its wheel ships: noise reduction, a JSGF grammar of the phrases,
     and a learned judgement over what the decode says (its score against the best possible, how the
-    words fit the speech, a free phone decode of the same audio)."""
+    words fit the speech, whether a lattice-rescored search of the same grammar agrees)."""
 
     name = "pocketsphinx"
 
@@ -175,13 +175,18 @@ class PocketsphinxEngine:
         from pocketsphinx import Decoder, get_model_path
 
         model = Path(get_model_path()) / "en-us"
-        self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), loglevel="FATAL")
+        # bestpath off: the lattice rescoring it enables often loses the grammar's final state and hands
+        # back the start of a phrase ("where am" for "back"); the Viterbi path is the grammar's own
+        self._decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), bestpath=False,
+                                loglevel="FATAL")
         self._logmath = self._decoder.get_logmath()
         self._phrases = list(phrases)
         grammar = "#JSGF V1.0;\ngrammar commands;\npublic <command> = " + " | ".join(
             f"( {p} )" for p in self._phrases) + " ;\n"
         self._decoder.add_jsgf_string("commands", grammar)
-        self._decoder.add_allphone_file("phones", str(model / "en-us-phone.lm.bin"))
+        # a search reads the config when it is added, so this one rescores its lattice and "commands" does not
+        self._decoder.config["bestpath"] = True
+        self._decoder.add_jsgf_string("lattice", grammar)
         self._pron = {w: (self._decoder.lookup_word(w) or "").split() for p in self._phrases for w in p.split()}
         self.rejection = rejection or RejectionModel.load()
 
@@ -207,7 +212,7 @@ class PocketsphinxEngine:
         intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
             return None
-        levels = frame_db(samples)
+        levels = speech_levels(samples)
         voiced, first, last = voiced_span(levels)
         # pocketsphinx frames are 10 ms; ours are 20 ms
         words = np.zeros(len(levels), bool)
@@ -217,16 +222,14 @@ class PocketsphinxEngine:
                 words[start // 2: end // 2 + 1] = True
                 word_frames += end - start + 1
         coverage = float(np.sum(voiced & words) / max(1, np.sum(voiced)))
-        phones, _, _ = self._run("phones", pcm)
-        heard = [p for p in phones.split() if p != "SIL" and not p.startswith("+")]
         expected = [ph for w in text.split() for ph in self._pron.get(w, [])]
         word_frames = max(1, word_frames)
+        lattice, _, _ = self._run("lattice", pcm)
         return Evidence(
             text=text, intent=intent, start=first * FRAME / ASR_RATE, end=(last + 1) * FRAME / ASR_RATE,
             speech_seconds=(last - first + 1) * FRAME / ASR_RATE, coverage=coverage,
-            phone_distance=_edit_distance(heard, expected) / max(1, len(expected)),
             score_per_frame=score / word_frames, score_total=score / 1000,
-            frames_per_phone=word_frames / max(1, len(expected)))
+            frames_per_phone=word_frames / max(1, len(expected)), lattice_agrees=float(normalize(lattice) == text))
 
     def decode(self, samples: np.ndarray) -> Recognition:
         e = self.examine(samples)
@@ -241,7 +244,7 @@ class PocketsphinxEngine:
         if confidence < self.rejection.threshold:
             return Recognition(None, e.text, confidence, e.start, e.end,
                                f"unsure ({confidence:.2f}: {e.score_per_frame:.0f} per frame, words cover "
-                               f"{e.coverage:.2f} of the speech, phones differ by {e.phone_distance:.2f})",
+                               f"{e.coverage:.2f} of the speech, {'' if e.lattice_agrees else 'not '}confirmed)",
                                candidate=e.intent, coverage=e.coverage)
         return Recognition(e.intent, e.text, confidence, e.start, e.end, coverage=e.coverage)
 
@@ -282,7 +285,7 @@ class VoskEngine:
             return Recognition(None, text, 0.0, 0.0, seconds, "not a command")
         confidence = float(min(w.get("conf", 0.0) for w in words))
         t0, t1 = float(words[0]["start"]), float(words[-1]["end"])
-        levels = frame_db(samples)
+        levels = speech_levels(samples)
         _, first, last = voiced_span(levels)
         speech = (last - first + 1) * FRAME / ASR_RATE
         intent = phrase_intent(text) if text in self._phrases else None
@@ -425,21 +428,43 @@ def as_utterance(samples: np.ndarray, rate: int) -> np.ndarray:
     would hand it over."""
     audio = resample(samples, rate, ASR_RATE)
     pad = background(audio, int(0.3 * ASR_RATE))
-    return np.concatenate([pad, audio, pad])
+    return _crossfade(_crossfade(pad, audio), pad)
+
+
+SPLICE = FRAME // 2
+"""Samples over which padding and recording are blended: a butt joint is a step, and a step is a click."""
 
 
 def background(audio: np.ndarray, n: int) -> np.ndarray:
-    """`n` samples of the recording's own background: its quietest fifth of frames, repeated.
+    """`n` samples of the recording's own background: its quietest fifth of frames, overlapped and added.
 
     Padding with the recording's own noise, as a live stream would continue, keeps its spectrum: a white
-    pad at the level of a low rumble (brown noise) sounds like a hiss burst and ruins the decode.
+    pad at the level of a low rumble (brown noise) sounds like a hiss burst and ruins the decode. The
+    frames are blended under sine windows (whose squares sum to one at half overlap, so the noise keeps its
+    power): laid end to end, a rumble's frames meet at different heights, and each step clicks like the
+    start of a word.
     """
     levels = frame_db(audio)
     if len(levels) == 0:
         return np.zeros(n, np.float32)
     quiet = np.sort(np.argsort(levels)[: max(1, len(levels) // 5)])
-    frames = audio[: len(levels) * FRAME].reshape(len(levels), FRAME)[quiet].reshape(-1)
-    return np.tile(frames, -(-n // len(frames)))[:n].astype(np.float32)
+    frames = audio[: len(levels) * FRAME].reshape(len(levels), FRAME)[quiet].astype(np.float64)
+    window = np.sin(np.pi * (np.arange(FRAME) + 0.5) / FRAME)
+    out = np.zeros(n + 2 * FRAME)
+    for k, start in enumerate(range(0, n + FRAME, SPLICE)):
+        out[start: start + FRAME] += frames[k % len(frames)] * window
+    return out[SPLICE: SPLICE + n].astype(np.float32)
+
+
+def _crossfade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """`a` then `b`, the last SPLICE samples of one blended into the first of the other (at constant power,
+    as both are noise where they meet)."""
+    k = min(SPLICE, len(a), len(b))
+    if k == 0:
+        return np.concatenate([a, b]).astype(np.float32)
+    angle = np.linspace(0, np.pi / 2, k)
+    joint = a[len(a) - k:] * np.cos(angle) + b[:k] * np.sin(angle)
+    return np.concatenate([a[: len(a) - k], joint, b[k:]]).astype(np.float32)
 
 
 def recognize_file(engine: Engine, path: str | os.PathLike[str]) -> Recognition:

@@ -29,7 +29,7 @@ class Intent(StrEnum):
 # Every phrase is lower case words separated by single spaces, as a recognizer would write them.
 PHRASES: dict[Intent, tuple[str, ...]] = {
     Intent.START: ("start", "begin", "ready", "i'm ready", "let's start", "start stretching"),
-    Intent.NEXT: ("next", "next one", "next stretch", "skip", "done"),
+    Intent.NEXT: ("next", "next one", "next stretch", "skip"),
     Intent.BACK: ("back", "go back", "previous"),
     Intent.REPEAT: ("repeat", "again", "say that again"),
     Intent.SLOWER: ("slower", "slow down"),

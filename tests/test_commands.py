@@ -8,7 +8,7 @@ from skill.commands import PHRASES, WAKE_PHRASES, Intent, all_phrases, normalize
 
 MUST_WORK = {
     "start": Intent.START, "begin": Intent.START, "ready": Intent.START, "I'm ready": Intent.START,
-    "next": Intent.NEXT, "next one": Intent.NEXT, "next stretch": Intent.NEXT, "skip": Intent.NEXT, "done": Intent.NEXT,
+    "next": Intent.NEXT, "next one": Intent.NEXT, "next stretch": Intent.NEXT, "skip": Intent.NEXT,
     "back": Intent.BACK, "go back": Intent.BACK, "previous": Intent.BACK,
     "repeat": Intent.REPEAT, "again": Intent.REPEAT, "say that again": Intent.REPEAT,
     "slower": Intent.SLOWER, "slow down": Intent.SLOWER, "faster": Intent.FASTER, "speed up": Intent.FASTER,

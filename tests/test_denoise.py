@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from skill.asr import background
+from skill.asr import as_utterance, background
 from skill.audio import ASR_RATE, FRAME, frame_db, read_wav
 from skill.denoise import reduce_noise
 from tests.asr_set import build, mix, noise, set_dir
@@ -42,3 +42,11 @@ def test_padding_continues_the_recording_s_own_background() -> None:
     high = slice(64, None)  # over 2 kHz
     # a brown pad is a rumble like the recording, not a hiss at its level
     assert spectrum(pad)[low].mean() > 100 * spectrum(pad)[high].mean()
+
+
+def test_padding_joins_the_recording_without_clicks() -> None:
+    # a rumble's frames laid end to end meet at different heights: each step is a click that reads as speech
+    for seed in range(3):
+        rumble = noise("brown", 2 * ASR_RATE, np.random.default_rng(seed)) * 0.05
+        padded = as_utterance(rumble, ASR_RATE)
+        assert np.abs(np.diff(padded)).max() <= 1.2 * np.abs(np.diff(rumble)).max()
