@@ -80,8 +80,10 @@ def speech_levels(samples: np.ndarray) -> np.ndarray:
     return frame_db(emphasised)
 
 
-def voiced_span(levels: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Which frames are speech (well above the clip's own floor), and the first/last such frame."""
+def voiced_span(samples: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Which 20 ms frames are speech (well above the clip's own floor, by `speech_levels`), and the
+    first/last such frame."""
+    levels = speech_levels(samples)
     if len(levels) == 0:
         return np.zeros(0, bool), 0, -1
     floor = float(np.percentile(levels, 10))
@@ -187,7 +189,8 @@ class PocketsphinxEngine:
         # a search reads the config when it is added, so this one rescores its lattice and "commands" does not
         self._decoder.config["bestpath"] = True
         self._decoder.add_jsgf_string("lattice", grammar)
-        self._pron = {w: (self._decoder.lookup_word(w) or "").split() for p in self._phrases for w in p.split()}
+        self._phone_count = {w: len((self._decoder.lookup_word(w) or "").split())
+                             for p in self._phrases for w in p.split()}
         self.rejection = rejection or RejectionModel.load()
 
     def _run(self, search: str, pcm: bytes) -> tuple[str, float, list[tuple[str, int, int]]]:
@@ -212,24 +215,23 @@ class PocketsphinxEngine:
         intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
             return None
-        levels = speech_levels(samples)
-        voiced, first, last = voiced_span(levels)
+        voiced, first, last = voiced_span(samples)
         # pocketsphinx frames are 10 ms; ours are 20 ms
-        words = np.zeros(len(levels), bool)
+        words = np.zeros(len(voiced), bool)
         word_frames = 0
         for word, start, end in segs:
             if not word.startswith(("<", "[", "+")):
                 words[start // 2: end // 2 + 1] = True
                 word_frames += end - start + 1
         coverage = float(np.sum(voiced & words) / max(1, np.sum(voiced)))
-        expected = [ph for w in text.split() for ph in self._pron.get(w, [])]
+        phones = sum(self._phone_count.get(w, 0) for w in text.split())
         word_frames = max(1, word_frames)
         lattice, _, _ = self._run("lattice", pcm)
         return Evidence(
             text=text, intent=intent, start=first * FRAME / ASR_RATE, end=(last + 1) * FRAME / ASR_RATE,
             speech_seconds=(last - first + 1) * FRAME / ASR_RATE, coverage=coverage,
             score_per_frame=score / word_frames, score_total=score / 1000,
-            frames_per_phone=word_frames / max(1, len(expected)), lattice_agrees=float(normalize(lattice) == text))
+            frames_per_phone=word_frames / max(1, phones), lattice_agrees=float(normalize(lattice) == text))
 
     def decode(self, samples: np.ndarray) -> Recognition:
         e = self.examine(samples)
@@ -285,8 +287,7 @@ class VoskEngine:
             return Recognition(None, text, 0.0, 0.0, seconds, "not a command")
         confidence = float(min(w.get("conf", 0.0) for w in words))
         t0, t1 = float(words[0]["start"]), float(words[-1]["end"])
-        levels = speech_levels(samples)
-        _, first, last = voiced_span(levels)
+        _, first, last = voiced_span(samples)
         speech = (last - first + 1) * FRAME / ASR_RATE
         intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
