@@ -24,6 +24,8 @@ class Intent(StrEnum):
     QUIETER = "quieter"
     HELP = "help"
     STATUS = "status"
+    NO = "no"
+    """Only ever undoes: keeps a session going in the seconds after a "stop"."""
 
 
 # Every phrase is lower case words separated by single spaces, as a recognizer would write them.
@@ -41,6 +43,7 @@ PHRASES: dict[Intent, tuple[str, ...]] = {
     Intent.QUIETER: ("quieter", "softer", "volume down"),
     Intent.HELP: ("help", "what can i say"),
     Intent.STATUS: ("what's next", "where am i", "how long", "how many left"),
+    Intent.NO: ("no", "don't stop"),
 }
 
 # Phrases that wake the bedside service (`serve`) from idle listening.

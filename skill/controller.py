@@ -23,6 +23,9 @@ AUTO_START_SECONDS = 20.0
 """With no "start", the routine begins by itself after this long (so a session without a mic works)."""
 ASK_WAIT_SECONDS = 8.0
 """How long the "go again?" question waits for an answer."""
+STOP_GRACE_SECONDS = 8.0
+"""After "stop", the guide goes silent and says it is stopping; it ends this long after unless the person
+says "no", "resume" or "keep going" (a misheard "stop" must not cost the session)."""
 PAUSE_LIMIT_SECONDS = 20 * 60.0
 """A pause this long ends the session: the person has most likely fallen asleep."""
 RESUME_LEAD_SECONDS = 1.5
@@ -66,6 +69,11 @@ class State:
     hold_suspended_at: float | None = None
     """Set while a hold waits for "repeat" to re-speak the instruction."""
     paused_at: float | None = None
+    stopping: bool = False
+    """A "stop" was heard: silent, ending at `deadline` unless undone."""
+    paused_before_stop: bool = False
+    came_from: Position | None = None
+    """Where the last "next" was heard: "back" right after it returns exactly there."""
     tempo: float = 1.0
     volume_db: float = 0.0
     seq: int = 0
@@ -190,7 +198,7 @@ class _Step:
         routine = self.s.routine
         stretch = routine.stretches[pos.stretch]
         side = stretch.sides[pos.side].side or None
-        self.s = replace(self.s, pos=pos, cues=(), cue=0, hold_suspended_at=None)
+        self.s = replace(self.s, pos=pos, cues=(), cue=0, hold_suspended_at=None, came_from=None)
         self.log("stretch", id=stretch.id, index=pos.stretch + 1, name=stretch.name, side=side,
                  repetition=pos.repetition)
         if chime if chime is not None else (pos.side == 0 and pos.repetition == 1):
@@ -287,6 +295,8 @@ class _Step:
         self.log("command", intent=intent.value if intent else "none", text=text)
         if intent is None or self.s.phase in (Phase.ENDED, Phase.IDLE):
             return
+        if self.s.stopping and self.heard_while_stopping(intent):
+            return
         if self.s.paused:
             if intent in (Intent.RESUME, Intent.START):
                 self.resume()
@@ -306,6 +316,12 @@ class _Step:
 
     def on_next(self) -> None:
         self.effects.append(Cut())
+        was = self.s.pos
+        self._next()
+        if self.s.phase in (Phase.INSTRUCT, Phase.HOLD) and self.s.pos != was:
+            self.s = replace(self.s, came_from=was)
+
+    def _next(self) -> None:
         if self.s.phase in (Phase.INTRO, Phase.WAITING):
             self.begin_routine()
         elif self.s.phase == Phase.ASK:
@@ -325,7 +341,9 @@ class _Step:
             self.on_repeat()
             return
         self.effects.append(Cut())
-        if self.s.phase == Phase.OUTRO:
+        if self.s.came_from is not None:
+            self.enter(self.s.came_from)  # undoing a "next": the very side and round it left
+        elif self.s.phase == Phase.OUTRO:
             self.enter(Position(len(self.s.routine.stretches) - 1))
         else:
             self.previous_position()
@@ -424,10 +442,42 @@ class _Step:
             self.resume()
 
     def on_stop(self) -> None:
+        """Silent at once, and ending in a few seconds unless undone: a misheard "stop" costs one word."""
         self.effects.append(Cut())
-        self.s = replace(self.s, paused_at=None)
+        self.s = replace(self.s, stopping=True, paused_before_stop=self.s.paused,
+                         paused_at=self.s.paused_at if self.s.paused else self.s.now, awaiting=None,
+                         deadline=self.s.now + STOP_GRACE_SECONDS)
+        self.log("state", state="stopping")
+        self.reply("stopping")
+
+    def heard_while_stopping(self, intent: Intent) -> bool:
+        """A command in the seconds after "stop": True when it settled the matter here. "stop" again ends
+        at once; "no", "resume" or "start" take back the stop (back to the pause, if it was paused);
+        any other command takes it back and is then acted on as in a pause."""
+        if intent == Intent.STOP:
+            self.stop_now()
+            return True
+        was_paused = self.s.paused_before_stop
+        self.s = replace(self.s, stopping=False, paused_before_stop=False)
+        self.log("state", state="stop_undone")
+        if intent in (Intent.RESUME, Intent.START) or (intent == Intent.NO and not was_paused):
+            self.resume()
+            return True
+        # paused, as it was before the "stop" (or as "pause" asks)
+        self.s = replace(self.s, deadline=self.s.now + PAUSE_LIMIT_SECONDS)
+        if intent in (Intent.NO, Intent.PAUSE):
+            self.log("state", state="paused")
+            return True
+        return False
+
+    def stop_now(self) -> None:
+        self.effects.append(Cut())
+        self.s = replace(self.s, paused_at=None, stopping=False)
         self.reply("goodnight")
         self.end(completed=False)
+
+    def on_no(self) -> None:
+        """ "no" undoes a "stop"; anywhere else it means nothing (a partner's "no" must change nothing)."""
 
     def on_help(self) -> None:
         self.reply("help")
@@ -477,7 +527,9 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
 
 def _deadline_reached(st: _Step) -> None:
     s = st.s
-    if s.paused:
+    if s.stopping:
+        st.stop_now()
+    elif s.paused:
         st.log("state", state="paused_too_long")
         st.end(completed=False)
     elif s.phase == Phase.WAITING:

@@ -101,7 +101,7 @@ def spoken_texts(routine: Routine) -> list[str]:
             add(*(c.text for c in schedule(stretch.sides[s].hold, phrases) if c.text))
     for key in ("begin", "ask_again", "going_again", "moving_on", "slower", "faster", "slowest", "fastest",
                 "louder", "quieter", "loudest", "quietest", "resume", "already_started", "nothing_before",
-                "help", "goodnight", "paused_too_long", "status_last"):
+                "help", "stopping", "goodnight", "paused_too_long", "status_last"):
         add(phrases.say(key))
     for i, stretch in enumerate(routine.stretches):
         add(phrases.say("status", index=i + 1, total=len(routine.stretches), name=stretch.name))

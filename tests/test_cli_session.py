@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from skill.cli import main
+from skill.controller import STOP_GRACE_SECONDS
 
 
 def read_events(path: Path) -> list[dict]:
@@ -34,7 +35,8 @@ def test_simulate_events_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["simulate", "--command", "60:stop", "--events", "-"]) == 0
     lines = capsys.readouterr().out.splitlines()
     last = json.loads(lines[-1])
-    assert last["event"] == "end" and last["completed"] is False and last["t"] <= 60.5
+    # "stop" goes silent at once and ends once its few seconds to take it back have passed
+    assert last["event"] == "end" and last["completed"] is False and last["t"] == pytest.approx(60 + STOP_GRACE_SECONDS)
 
 
 @pytest.mark.parametrize("bad", ["slower", "x:slower", "-3:next", "12:"])

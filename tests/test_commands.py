@@ -14,7 +14,7 @@ MUST_WORK = {
     "slower": Intent.SLOWER, "slow down": Intent.SLOWER, "faster": Intent.FASTER, "speed up": Intent.FASTER,
     "pause": Intent.PAUSE, "wait": Intent.PAUSE, "hold on": Intent.PAUSE,
     "resume": Intent.RESUME, "continue": Intent.RESUME, "go on": Intent.RESUME, "keep going": Intent.RESUME,
-    "stop": Intent.STOP, "louder": Intent.LOUDER, "quieter": Intent.QUIETER, "softer": Intent.QUIETER,
+    "stop": Intent.STOP, "no": Intent.NO, "don't stop": Intent.NO, "louder": Intent.LOUDER, "quieter": Intent.QUIETER, "softer": Intent.QUIETER,
     "help": Intent.HELP, "what can I say": Intent.HELP,
     "what's next": Intent.STATUS, "where am I": Intent.STATUS, "how long": Intent.STATUS, "how many left": Intent.STATUS,
 }

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from skill.controller import VOLUME_MAX_DB, initial_state, step
+from skill.controller import STOP_GRACE_SECONDS, VOLUME_MAX_DB, initial_state, step
 from skill.effects import Begin, Heard
 from skill.engine import LogEvent, simulate
 from skill.routine import Routine, load_routine
@@ -136,14 +136,55 @@ def test_pause_during_an_instruction_resumes_by_saying_that_line_again(routine: 
     assert after == ["Okay, let's carry on.", line.data["text"]]
 
 
-def test_stop_ends_within_half_a_second_not_completed(routine: Routine, plain: list[LogEvent]) -> None:
+def test_stop_goes_silent_at_once_and_ends_a_few_seconds_later_not_completed(routine: Routine,
+                                                                           plain: list[LogEvent]) -> None:
     t = first_count_time(plain, 6) + 0.3
     events = sim(routine, (t, "stop"))
-    end = of(events, "end")[0]
-    assert end.t - t <= 0.5
-    assert end.data["completed"] is False
-    assert "Okay, stopping here. Sleep well." in said(events)
+    stopping = of(events, "state", state="stopping")[0]
+    assert stopping.t == pytest.approx(t)
+    assert said([e for e in events if e.t >= t]) == ["Stopping. Say keep going, if you'd like to carry on.",
+                                                    "Okay, stopping here. Sleep well."]
     assert not [e for e in events if e.event == "cue" and e.t > t]
+    end = of(events, "end")[0]
+    assert end.t == pytest.approx(t + STOP_GRACE_SECONDS)
+    assert end.data["completed"] is False
+
+
+@pytest.mark.parametrize("undo", ["keep going", "no", "resume"])
+def test_a_misheard_stop_is_undone_by_one_word_and_the_hold_carries_on(routine: Routine, plain: list[LogEvent],
+                                                                      undo: str) -> None:
+    t = first_count_time(plain, 6) + 0.3
+    events = sim(routine, (t, "stop"), (t + 4, undo))
+    assert of(events, "state", state="stop_undone")[0].t == pytest.approx(t + 4)
+    assert counts_in(stretch_spans(events)[0][1]) == list(range(1, 11))  # 7..10 after the undo, none twice
+    assert "Okay, stopping here. Sleep well." not in said(events)
+    assert events[-1].event == "end" and events[-1].data["completed"] is True
+
+
+def test_stop_twice_ends_at_once(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 6) + 0.3
+    events = sim(routine, (t, "stop"), (t + 3, "stop"))
+    assert of(events, "end")[0].t == pytest.approx(t + 3)
+
+
+def test_no_after_a_stop_in_a_pause_stays_paused(routine: Routine, plain: list[LogEvent]) -> None:
+    t = first_count_time(plain, 2)
+    events = sim(routine, (t, "pause"), (t + 10, "stop"), (t + 13, "no"), (t + 60, "resume"))
+    assert not [e for e in events if e.event in ("cue", "end") and t < e.t < t + 60]
+    assert counts_in(stretch_spans(events)[0][1]) == list(range(1, 11))
+
+
+def test_no_outside_a_stop_changes_nothing(routine: Routine, plain: list[LogEvent]) -> None:
+    events = sim(routine, (first_count_time(plain, 2), "no"))
+    assert [e for e in events if e.event != "command"] == plain
+
+
+def test_back_after_a_misheard_next_returns_to_the_very_side(routine: Routine, plain: list[LogEvent]) -> None:
+    right = of(plain, "stretch", id="thread-the-needle", side="left")[0]
+    events = sim(routine, (right.t + 20, "skip"), (right.t + 24, "back"))
+    spans = [(e.data["id"], e.data["side"]) for e, _ in stretch_spans(events)]
+    i = spans.index(("thread-the-needle", "left"))
+    assert spans[i: i + 3] == [("thread-the-needle", "left"), ("gentle-bridge", None), ("thread-the-needle", "left")]
 
 
 def test_next_moves_to_the_next_side_at_once(routine: Routine, plain: list[LogEvent]) -> None:
