@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from skill.errors import UserError
+
+if TYPE_CHECKING:
+    from skill.asr import Recognition
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -14,7 +18,8 @@ def add_engine_option(p: argparse.ArgumentParser) -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("recognize", help="the command in each WAV file: FILE<TAB>INTENT per line")
+    p = sub.add_parser("recognize", help="the command in each WAV file: FILE<TAB>INTENT per line (with -v: what "
+                       "was heard, its score and why it was taken or not)")
     p.add_argument("files", nargs="+", metavar="FILE.wav")
     add_engine_option(p)
     p.set_defaults(func=cmd_recognize)
@@ -27,6 +32,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("models", help="speech models: list, download")
     p.add_argument("action", choices=("list", "download"))
     p.set_defaults(func=cmd_models)
+
+
+def describe(rec: Recognition) -> str:
+    """What was heard, its score, and why it was taken or not: one line, for `recognize -v` and `listen`."""
+    intent = rec.intent.value if rec.intent else "none"
+    why = rec.reason or "taken"
+    return f"{intent:8} heard {rec.text or '(no phrase)'!r:26} score {rec.confidence:.2f}  {why}"
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
@@ -43,7 +55,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
             print(f"bedtime-stretch: {path}: cannot read it as a WAV file ({err})", file=sys.stderr)
             failed = True
             continue
-        print(f"{path}\t{rec.intent.value if rec.intent else 'none'}", flush=True)
+        detail = f"\t{describe(rec)}" if args.verbose else ""
+        print(f"{path}\t{rec.intent.value if rec.intent else 'none'}{detail}", flush=True)
     return 1 if failed else 0
 
 
@@ -56,9 +69,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         print(f"Listening on {mic.device.name} ({mic.rate} Hz). Say a command; Ctrl-C to stop.", file=sys.stderr)
         for chunk, _ in mic.chunks():
             for rec in recognizer.feed(chunk):
-                intent = rec.intent.value if rec.intent else "none"
-                why = f"  ({rec.reason})" if rec.reason else ""
-                print(f"{intent:8} {rec.text!r:24} confidence {rec.confidence:.2f}{why}", flush=True)
+                print(describe(rec), flush=True)
         if mic.lost:
             raise UserError("the microphone went away (unplugged?)")
     return 0
