@@ -2,7 +2,8 @@
 """Recognizer benchmark: accuracy by voice and noise, false accepts, latency, real-time factor, memory.
 
 Usage: .venv/bin/python scripts/bench_asr.py [--engine auto|vosk|pocketsphinx] [--noisy-per-voice N]
-Builds (once) the test set of tests/asr_set.py and prints a table.
+Builds (once) the synthetic test set of tests/asr_set.py, reads the recordings of real people of
+tests/real_set.py (../shared/realspeech-dev), and prints a table for each.
 """
 
 from __future__ import annotations
@@ -22,11 +23,39 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from skill.asr import StreamRecognizer, open_engine, recognize_samples
 from skill.audio import ASR_RATE, AudioChunk, read_wav
+from tests import real_set
 from tests.asr_set import TUNING_VOICES, build, set_dir
 
 
 def pct(a: int, b: int) -> str:
     return f"{100 * a / b:5.1f}% ({a}/{b})" if b else "    -"
+
+
+def real_table(engine: object, clips: list[real_set.RealClip], errors: list[tuple[str, ...]]) -> None:
+    """Commands understood and false accepts on real people, per source; the speakers the rejection was
+    fitted on (fit) apart from those it never heard (judge)."""
+    by: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for clip in clips:
+        samples, rate = read_wav(clip.path)
+        rec = recognize_samples(engine, samples, rate)  # type: ignore[arg-type]
+        got = rec.intent.value if rec.intent else "none"
+        split = "fit" if clip.for_fitting else "judge"
+        kind = "commands" if clip.is_command else "false accepts"
+        hit = got == clip.intent if clip.is_command else got != "none"
+        keys = [(clip.source, kind), (f"ALL {split}", kind)]
+        if not clip.is_command and clip.isolated_word:
+            keys.append((f"ALL {split}", "of isolated words"))
+        for key in keys:
+            by[key][0] += hit
+            by[key][1] += 1
+        if (clip.is_command and not hit) or (not clip.is_command and hit):
+            errors.append((f"human-{clip.source}-{clip.speaker}", "real", clip.phrase, got, rec.text,
+                           rec.reason or "false accept"))
+    print(f"\n{'real people':22} {'commands':>18} {'false accepts':>18} {'of isolated words':>18}")
+    sources = sorted({c.source for c in clips})
+    for source in [*sources, "ALL fit", "ALL judge"]:
+        row = [pct(*by[(source, k)]) for k in ("commands", "false accepts", "of isolated words")]
+        print(f"{source:22} " + " ".join(f"{r:>18}" for r in row))
 
 
 def main() -> int:
@@ -86,6 +115,12 @@ def main() -> int:
     print(f"\n{'false accepts':22}")
     for kind in ("speech", "sound", "ALL"):
         print(f"{kind:22} {pct(*fa[kind]):>18}")
+
+    real = real_set.load()
+    if real:
+        real_table(engine, real, errors)
+    else:
+        print(f"\nno recordings of real people at {real_set.real_dir()}: no real-speech table")
 
     # latency: stream the command clips through the endpointer in 20 ms chunks
     lat = []

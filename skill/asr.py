@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
@@ -33,6 +33,9 @@ HANGOVER_SECONDS = 0.22
 """Quiet after speech before the utterance is decoded: short, so commands act quickly."""
 PREROLL_SECONDS = 0.25
 REJECTION_FILE = Path(__file__).resolve().parent / "data" / "rejection.json"
+GARBAGE_WORDS_FILE = Path(__file__).resolve().parent / "data" / "garbage_words.txt"
+"""Common English words that are not commands (scripts/make_garbage_words.py): the competition a command
+phrase must beat."""
 DITHER = 2e-3
 """A noise floor under the audio: exact digital silence confuses the acoustic models."""
 
@@ -133,9 +136,16 @@ class Evidence:
     lattice_agrees: float
     """1 when a second search of the grammar, rescoring its word lattice, ends on the same phrase; 0 when it
     names another or none (a close call)."""
+    garbage_margin: float
+    """How much better the phrase explains the utterance than any run of common English words does, per
+    10 ms frame: a real "yes", "bed" or "alexa" is matched better by ordinary words (negative), a command
+    by itself (positive). The open-vocabulary competitor a closed grammar lacks."""
 
-    FEATURES: ClassVar[tuple[str, ...]] = ("score_per_frame", "score_total", "frames_per_phone", "coverage",
-                                           "speech_seconds", "lattice_agrees")
+
+    FEATURES: ClassVar[tuple[str, ...]] = ("score_per_frame", "score_total", "coverage", "lattice_agrees",
+                                           "garbage_margin")
+    """What the learnt judgement weighs. Phones' lengths and the speech's length added nothing once real
+    people's words were among the negatives (scripts/tune_rejection.py); length is a rule of its own."""
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in self.FEATURES], dtype=np.float64)
@@ -166,6 +176,11 @@ class RejectionModel:
         return float(1 / (1 + np.exp(-np.clip(z, -50, 50))))
 
 
+def garbage_words(lookup: Callable[[str], str | None]) -> list[str]:
+    """The competing words that the engine's dictionary can pronounce."""
+    return [w for w in GARBAGE_WORDS_FILE.read_text().split() if lookup(w)]
+
+
 class PocketsphinxEngine:
     """pocketsphinx 5 with the en-us model its wheel ships: noise reduction, a JSGF grammar of the phrases,
     and a learned judgement over what the decode says (its score against the best possible, how the
@@ -189,6 +204,9 @@ class PocketsphinxEngine:
         # a search reads the config when it is added, so this one rescores its lattice and "commands" does not
         self._decoder.config["bestpath"] = True
         self._decoder.add_jsgf_string("lattice", grammar)
+        self._decoder.config["bestpath"] = False
+        self._decoder.add_jsgf_string("garbage", "#JSGF V1.0;\ngrammar garbage;\npublic <words> = ( "
+                                      + " | ".join(garbage_words(self._decoder.lookup_word)) + " )+ ;\n")
         self._phone_count = {w: len((self._decoder.lookup_word(w) or "").split())
                              for p in self._phrases for w in p.split()}
         self.rejection = rejection or RejectionModel.load()
@@ -200,7 +218,7 @@ class PocketsphinxEngine:
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
         hyp = d.hyp()
-        segs = [(s.word, s.start_frame, s.end_frame) for s in (d.seg() or [])]
+        segs = [(s.word, s.start_frame, s.end_frame) for s in (d.seg() or [])] if hyp else []
         # the score comes back as a probability; back to the log domain (an underflow means hopeless)
         score = self._logmath.log(hyp.score) if hyp and hyp.score > 0 else -1e9
         return (hyp.hypstr if hyp else ""), float(score), segs
@@ -226,12 +244,20 @@ class PocketsphinxEngine:
         coverage = float(np.sum(voiced & words) / max(1, np.sum(voiced)))
         phones = sum(self._phone_count.get(w, 0) for w in text.split())
         word_frames = max(1, word_frames)
-        lattice, _, _ = self._run("lattice", pcm)
+        speech_seconds = (last - first + 1) * FRAME / ASR_RATE
+        lattice_agrees = garbage_margin = 0.0
+        if MIN_COMMAND_SECONDS <= speech_seconds <= MAX_COMMAND_SECONDS:
+            # the second opinions only where the length allows a command (the garbage search is the dearest)
+            lattice, _, _ = self._run("lattice", pcm)
+            _, garbage, _ = self._run("garbage", pcm)
+            lattice_agrees = float(normalize(lattice) == text)
+            garbage_margin = (score - garbage) / max(1, len(pcm) // 320)  # per 10 ms frame of 16-bit samples
         return Evidence(
             text=text, intent=intent, start=first * FRAME / ASR_RATE, end=(last + 1) * FRAME / ASR_RATE,
-            speech_seconds=(last - first + 1) * FRAME / ASR_RATE, coverage=coverage,
+            speech_seconds=speech_seconds, coverage=coverage,
             score_per_frame=score / word_frames, score_total=score / 1000,
-            frames_per_phone=word_frames / max(1, phones), lattice_agrees=float(normalize(lattice) == text))
+            frames_per_phone=word_frames / max(1, phones), lattice_agrees=lattice_agrees,
+            garbage_margin=garbage_margin)
 
     def decode(self, samples: np.ndarray) -> Recognition:
         e = self.examine(samples)

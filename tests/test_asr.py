@@ -11,12 +11,26 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from skill.asr import PocketsphinxEngine, StreamRecognizer, VoskEngine, as_utterance, open_engine, recognize_samples
+from skill.asr import (
+    Engine,
+    PocketsphinxEngine,
+    StreamRecognizer,
+    VoskEngine,
+    as_utterance,
+    open_engine,
+    recognize_samples,
+)
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.commands import all_phrases
 from skill.models import find_vosk_model
+from tests import real_set
 from tests.asr_set import build, set_dir
 from tests.vaudio import needs_virtual_audio, play_into_mic
+
+REAL_COMMANDS_FLOOR = 0.11
+"""Measured 5/34 on the sample below (the fan and the clipping defeat pocketsphinx's en-us model)."""
+REAL_FALSE_ACCEPTS_CEILING = 0.15
+"""Measured 7/69 on the sample below; before the common-words competitor about 40 % of real single words."""
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +66,43 @@ def test_clean_commands_are_understood(engine: PocketsphinxEngine, clips: list) 
     accuracy = np.mean([got == c.intent for c, got in results])
     # where pocketsphinx stands on synthetic voices (bench_asr.py has the full table); a regression fails
     assert accuracy >= 0.82, accuracy
+
+
+@pytest.fixture(scope="module")
+def real_judges() -> list[real_set.RealClip]:
+    """Real people the rejection was never fitted on (tests/real_set.py keeps the split)."""
+    clips = [c for c in real_set.load() if not c.for_fitting]
+    if not clips:
+        pytest.skip(f"no recordings of real people at {real_set.real_dir()}")
+    return clips
+
+
+def intents_of(engine: Engine, clips: list[real_set.RealClip]) -> list[str]:
+    return [(rec.intent.value if rec.intent else "none")
+            for rec in (recognize_samples(engine, *read_wav(c.path)) for c in clips)]
+
+
+def test_real_commands_are_understood(engine: PocketsphinxEngine, real_judges: list[real_set.RealClip]) -> None:
+    # one speaker, a laptop mic clipping in a room with a loud fan: "stop" was understood 1 time in 50
+    chosen = [c for c in real_judges if c.is_command][::3]
+    got = intents_of(engine, chosen)
+    accuracy = np.mean([g == c.intent for g, c in zip(got, chosen, strict=True)])
+    assert accuracy >= REAL_COMMANDS_FLOOR, list(zip([c.intent for c in chosen], got, strict=True))
+
+
+def test_real_isolated_words_are_not_commands(engine: PocketsphinxEngine,
+                                              real_judges: list[real_set.RealClip]) -> None:
+    # a partner's "yes", a digit, a wake word: about 40 % of them were taken for commands
+    chosen = [c for c in real_judges if not c.is_command and c.isolated_word][::3]
+    got = intents_of(engine, chosen)
+    taken = [(c.phrase, g) for g, c in zip(got, chosen, strict=True) if g != "none"]
+    assert len(taken) <= REAL_FALSE_ACCEPTS_CEILING * len(chosen), taken
+
+
+def test_real_sentences_are_not_commands(engine: PocketsphinxEngine, real_judges: list[real_set.RealClip]) -> None:
+    chosen = [c for c in real_judges if not c.is_command and not c.isolated_word][::2]
+    got = intents_of(engine, chosen)
+    assert [(c.phrase, g) for g, c in zip(got, chosen, strict=True) if g != "none"] == []
 
 
 def test_the_grammar_search_always_ends_on_a_whole_phrase(engine: PocketsphinxEngine, clips: list) -> None:
@@ -143,6 +194,19 @@ def test_vosk_understands_clean_commands(clips: list) -> None:
     assert isinstance(engine, VoskEngine)
     chosen = [c for c in clips if c.kind == "command" and c.noise == "clean"]
     assert np.mean([got == c.intent for c, got in run(engine, chosen)]) >= 0.9  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(find_vosk_model() is None, reason="the Vosk model is not installed here "
+                    "(`bedtime-stretch models download` needs the internet); pocketsphinx is tested instead")
+def test_vosk_on_real_people(real_judges: list[real_set.RealClip]) -> None:
+    # the same real-speech sample as pocketsphinx's; Vosk's "[unk]" should do at least as well
+    engine = open_engine("vosk")
+    commands = [c for c in real_judges if c.is_command][::3]
+    words = [c for c in real_judges if not c.is_command and c.isolated_word][::3]
+    got = intents_of(engine, commands + words)
+    understood = np.mean([g == c.intent for g, c in zip(got, commands, strict=False)])
+    taken = np.mean([g != "none" for g in got[len(commands):]])
+    assert understood >= REAL_COMMANDS_FLOOR and taken <= REAL_FALSE_ACCEPTS_CEILING, (understood, taken)
 
 
 def test_asking_for_vosk_without_its_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
