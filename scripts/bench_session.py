@@ -143,7 +143,7 @@ def main() -> int:
         wall = time.monotonic() - started
         audio, speech = spoken("stop")
         feed.say(audio, speech)
-        ended = s.wait(lambda e: e["event"] == "end", timeout=10)
+        ended = s.wait(lambda e: e["event"] == "end", timeout=20)  # "stop" ends after its grace seconds
         if ended is None:
             s.proc.terminate()
         s.proc.wait(timeout=30)

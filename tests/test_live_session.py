@@ -101,7 +101,8 @@ def run_scenario(tmp_path: Path) -> tuple[Session, list[dict]]:
         time.sleep(3.0)
         s.say_until("resume", lambda e: e["event"] == "command" and e["intent"] == "resume")
         s.wait_for(lambda e: e["event"] == "stretch" and e["side"] == "left")
-        s.say_until("stop", lambda e: e["event"] == "end")
+        s.say_until("stop", lambda e: e["event"] == "state" and e["state"] == "stopping")
+        s.wait_for(lambda e: e["event"] == "end")  # once its seconds to take the "stop" back are over
         _out, err = s.finish()
         assert s.proc.returncode == 0, err
         events = s.events()
@@ -156,7 +157,7 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
             tries = {}
             for word, done in (("pause", lambda e: e["event"] == "state" and e["state"] == "paused"),
                                ("resume", lambda e: e["event"] == "command" and e["intent"] == "resume"),
-                               ("stop", lambda e: e["event"] == "end")):
+                               ("stop", lambda e: e["event"] == "state" and e["state"] == "stopping")):
                 for attempt in range(1, 4):
                     if word != "resume":  # over the guide: the moment it starts a sentence
                         last = s.wait_for(said_after(last), timeout=30)["t"]
