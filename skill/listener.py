@@ -32,6 +32,11 @@ BARGE_IN_COVERAGE = 0.9
 though the echo's remains make the recognizer unsure. Not lower: echo remains of the guide's own sentences
 came out as "hold on" (0.46) and, once the endpointer handed over only an utterance's loud part, as
 "wait" (0.82-0.85) and paused the session by themselves."""
+BARGE_IN_MIN_MARGIN = 2.0
+"""...and whose phrase explains them this much better than common English words do (per 10 ms frame, where
+the engine measures it). The guide's "And release." once came out as "pause" at full coverage but +0.2
+against common words, and paused the session; its other echo remains measured -0.9 to +6.5, clean
+commands 5-11."""
 ECHO_SHARE_MAX = 0.8
 """An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
 The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
@@ -177,8 +182,10 @@ class Listener:
         if cancelled > ECHO_DOMINANT_DB:
             log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
             return
+        margin = getattr(rec, "margin", None)
         if intent is None and candidate in URGENT and over_guide \
-                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE:
+                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE \
+                and (margin is None or margin >= BARGE_IN_MIN_MARGIN):
             # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
             # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
             # the guide itself is saying that word).

@@ -42,6 +42,11 @@ class RealClip:
         return " " not in self.phrase.strip() and not self.phrase.startswith("[")
 
     @property
+    def short(self) -> bool:
+        """At most two words ("yes", "smart mirror"): a command's length, so only the words can tell."""
+        return not self.phrase.startswith("[") and len(self.phrase.split()) <= 2
+
+    @property
     def for_fitting(self) -> bool:
         """Whether a fit may hear this clip. Speakers without ids (the wake-word and coffee-order sets,
         many speakers each) are split in halves by a hash of the clip's name."""
