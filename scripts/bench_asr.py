@@ -44,7 +44,7 @@ def real_table(engine: object, clips: list[real_set.RealClip], errors: list[tupl
         hit = got == clip.intent if clip.is_command else got != "none"
         keys = [(clip.source, kind), (f"ALL {split}", kind)]
         if not clip.is_command and clip.isolated_word:
-            keys.append((f"ALL {split}", "of isolated words"))
+            keys += [(clip.source, "of isolated words"), (f"ALL {split}", "of isolated words")]
         for key in keys:
             by[key][0] += hit
             by[key][1] += 1
