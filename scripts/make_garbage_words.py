@@ -5,10 +5,9 @@ Usage: .venv/bin/python scripts/make_garbage_words.py [--count N]
 The words compete with the command phrases in the pocketsphinx engine's second search: a real "yes",
 "bed" or "alexa" is explained better by ordinary words than by a command, so it is not taken for one.
 Frequencies come from the unigrams of the en-us language model in the pocketsphinx wheel, words from its
-pronouncing dictionary; a word is left
-out when it is a one-word command or sounds exactly like one (cmudict: "weight" for "wait"), and so is the
-rarest word of any longer phrase the list could spell out ("go" of "go on").
-"""
+pronouncing dictionary. A word is left out when it is a one-word command or sounds exactly like one
+(cmudict: "weight" for "wait"), and so is the rarest word of any longer phrase the list could spell out
+("go" of "go on")."""
 
 from __future__ import annotations
 

@@ -27,8 +27,6 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from skill.asr import (  # noqa: E402
-    MAX_COMMAND_SECONDS,
-    MIN_COMMAND_SECONDS,
     REJECTION_FILE,
     Evidence,
     PocketsphinxEngine,
@@ -107,8 +105,7 @@ def rates(clips: list[Sample], evidence: list[Evidence | None], model: Rejection
     """Commands understood (clean, noisy) and false accepts (all, isolated words), in per cent."""
     counts: dict[str, list[int]] = {}
     for clip, e in zip(clips, evidence, strict=True):
-        accepted = e is not None and model.probability(e) >= model.threshold \
-            and MIN_COMMAND_SECONDS <= e.speech_seconds <= MAX_COMMAND_SECONDS
+        accepted = e is not None and e.command_length and model.probability(e) >= model.threshold
         got = e.intent.value if accepted and e is not None and e.intent else "none"
         keys = [clip.group] if clip.kind == "command" else ["false accepts"] + (["words"] if clip.isolated else [])
         for key in keys:
@@ -128,7 +125,7 @@ def main() -> int:
     evidence = evidence_for(clips, args.evidence)
     rows = [(e.vector(), float(c.kind == "command" and e.intent is not None and e.intent.value == c.intent))
             for c, e in zip(clips, evidence, strict=True)
-            if e is not None and c.fit and MIN_COMMAND_SECONDS <= e.speech_seconds <= MAX_COMMAND_SECONDS]
+            if e is not None and c.fit and e.command_length]
     x = np.array([r[0] for r in rows])
     y = np.array([r[1] for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-9

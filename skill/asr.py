@@ -145,6 +145,11 @@ class Evidence:
     by itself (positive). The open-vocabulary competitor a closed grammar lacks."""
 
 
+    @property
+    def command_length(self) -> bool:
+        """Whether the speech is as long as a command can be (longer is a sentence, shorter a click)."""
+        return MIN_COMMAND_SECONDS <= self.speech_seconds <= MAX_COMMAND_SECONDS
+
     FEATURES: ClassVar[tuple[str, ...]] = ("score_per_frame", "score_total", "coverage", "lattice_agrees",
                                            "garbage_margin")
     """What the learnt judgement weighs. Phones' lengths and the speech's length added nothing once real
@@ -252,7 +257,7 @@ class PocketsphinxEngine:
         word_frames = max(1, word_frames)
         speech_seconds = (last - first + 1) * FRAME / ASR_RATE
         lattice_agrees = garbage_margin = 0.0
-        if MIN_COMMAND_SECONDS <= speech_seconds <= MAX_COMMAND_SECONDS:
+        if MIN_COMMAND_SECONDS <= speech_seconds <= MAX_COMMAND_SECONDS:  # (Evidence.command_length)
             # the second opinions only where the length allows a command (the garbage search is the dearest)
             lattice, _, _ = self._run("lattice", pcm)
             _, garbage, _ = self._run("garbage", pcm)
