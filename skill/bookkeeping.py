@@ -44,7 +44,7 @@ class Bookkeeper:
         if state is None:
             return
         if state.completed:
-            progress.clear(self.progress_path)
+            progress.clear(self.routine.id, self.progress_path)
         self.history.finish_session(self._session_id, state.completed, len(state.stretches_done), state.tempo)
         self.history.remember(tempo=state.tempo, volume_db=state.volume_db)
         self.history.close()

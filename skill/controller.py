@@ -106,7 +106,11 @@ def initial_state(routine: Routine, tempo: float = 1.0, volume_db: float = 0.0,
 
 
 def _valid(routine: Routine, pos: Position) -> bool:
-    return 0 <= pos.stretch < len(routine.stretches) and 0 <= pos.side < len(routine.stretches[pos.stretch].sides)
+    if not 0 <= pos.stretch < len(routine.stretches):
+        return False
+    stretch = routine.stretches[pos.stretch]
+    rounds = routine.repeats if stretch.repeat == "comfortable" else stretch.repeat
+    return 0 <= pos.side < len(stretch.sides) and 1 <= pos.repetition <= rounds
 
 
 def intro_lines(state: State) -> tuple[Line, ...]:
@@ -436,7 +440,7 @@ class _Step:
     def on_resume(self) -> None:
         if self.s.phase in (Phase.INTRO, Phase.WAITING) and self.s.offer is not None:
             self.effects.append(Cut())
-            self.s = replace(self.s, pos=Position(self.s.offer.stretch), offer=None)
+            self.s = replace(self.s, pos=self.s.offer, offer=None)
             self.begin_routine()
         else:
             self.resume()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -91,18 +90,13 @@ def check_dirs() -> Iterator[Finding]:
 
 
 def check_history() -> Iterator[Finding]:
-    path = data_dir() / "history.sqlite3"
-    if not path.exists():
-        yield Finding(True, "history", "none yet")
-        return
-    try:
-        with sqlite3.connect(path, timeout=1.0) as db:
-            result = db.execute("PRAGMA quick_check").fetchone()[0]
-        ok = result == "ok"
-        yield Finding(ok, "history", str(path) if ok else f"{path}: {result}",
-                      "" if ok else f"move {path} aside; a new one is made (sessions run without it meanwhile)")
-    except sqlite3.Error as err:
-        yield Finding(False, "history", f"{path}: {err}", f"move {path} aside; a new one is made")
+    from skill import history, progress
+
+    for health in history.diagnose():
+        yield Finding(health.ok, "history", health.detail, health.fix)
+    state = progress.diagnose()
+    if state:
+        yield Finding(state.ok, "saved place", state.detail, state.fix)
 
 
 def check_routines() -> Iterator[Finding]:
