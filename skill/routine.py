@@ -5,6 +5,7 @@ Every problem in a routine file becomes one UserError line, `FILE: FIELD: what i
 
 from __future__ import annotations
 
+import stat
 import string
 import tomllib
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from skill.paths import BUILTIN_ROUTINES, config_dir
 
 DEFAULT_ROUTINE = "bedtime-lower-back"
 HOLD_KINDS = ("count", "breaths", "seconds")
+REPEAT_LIMIT = 20
+"""The most rounds of one stretch (and of a "comfortable" one's default): more is a typo, not a routine."""
 HOLD_LIMITS = {"count": 100, "breaths": 100, "seconds": 900}
 """The longest hold of each kind that makes sense in bed (and keeps a typo from making a 3-hour hold)."""
 PACES = ("slow", "normal")
@@ -182,10 +185,10 @@ def _stretch(file: str, i: int, table: Any, seen_ids: set[str]) -> Stretch:
         raw = f.table["repeat"]
         if raw == "comfortable":
             repeat = "comfortable"
-        elif isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
+        elif isinstance(raw, int) and not isinstance(raw, bool) and 1 <= raw <= REPEAT_LIMIT:
             repeat = raw
         else:
-            f.fail(f.field("repeat"), 'must be a whole number of at least 1, or "comfortable"')
+            f.fail(f.field("repeat"), f'must be a whole number from 1 to {REPEAT_LIMIT}, or "comfortable"')
 
     sides: list[Side] = []
     raw_sides = f.table.get("sides", [])
@@ -230,7 +233,7 @@ def parse_routine(text: str, path: Path) -> Routine:
     rid = f.text("id", required=False) or path.stem
     intro = f.texts("intro", required=True)
     outro = f.texts("outro", required=True)
-    repeats = int(f.positive("repeats", whole=True, default=3, limit=20))
+    repeats = int(f.positive("repeats", whole=True, default=3, limit=REPEAT_LIMIT))
     raw = data.get("stretches")
     if raw is None:
         f.fail("stretches", "missing (add at least one [[stretches]] table)")
@@ -263,18 +266,35 @@ def _check_phrases(file: str, phrases: Any) -> None:
             used = _placeholders(value)
         except ValueError:
             used = {"?"}
+        hint = ", ".join(f"{{{p}}}" for p in sorted(allowed)) or "none"
         if not used <= allowed:
-            hint = ", ".join(f"{{{p}}}" for p in sorted(allowed)) or "none"
             f.fail(f.field(key), f"unknown placeholder in braces (this phrase can use: {hint})")
+        try:
+            value.format(**{p: _SAMPLE_VALUES.get(p, "x") for p in allowed})
+        except (ValueError, KeyError, IndexError, AttributeError, TypeError) as err:
+            f.fail(f.field(key), f"cannot be spoken ({err}): write placeholders plainly, like {hint}")
+
+
+_SAMPLE_VALUES: dict[str, object] = {"index": 2, "total": 8, "n": 3}
+"""What the guide fills a phrase's numeric placeholders with (the others are words), to try each one."""
 
 
 def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
+MAX_ROUTINE_BYTES = 1 << 20
+"""A routine is a page of text; a bigger file is something else given by mistake."""
+
+
 def load_routine_file(path: str | Path) -> Routine:
     path = Path(path)
     try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{path}: not a regular file (give the path of a routine's .toml file)")
+        if info.st_size > MAX_ROUTINE_BYTES:
+            raise UserError(f"{path}: {info.st_size} bytes is too big for a routine (at most 1 MB)")
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"{path}: no such routine file (check the path, or run `bedtime-stretch routines`)") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -100,6 +101,12 @@ BAD_ROUTINES = {
     "stretches not a list": ('name = "x"\nintro = ["a"]\noutro = ["b"]\nstretches = 5\n', "stretches: must be a list"),
     "empty intro": (GOOD.replace('intro = ["Hello."]', "intro = []"), "intro: must have at least one line"),
     "repeats true": ("repeats = true\n" + GOOD, "repeats: must be a positive whole number, not true/false"),
+    "repeat huge": (GOOD + "repeat = 1500\n", "stretches[0].repeat: must be a whole number from 1 to 20"),
+    "phrase format code": (GOOD + '[phrases]\nstatus_next = "Next: {name:d}."\n', "phrases.status_next: cannot be spoken"),
+    "phrase attribute": (GOOD + '[phrases]\nstatus = "At {index.real}"\n', "phrases.status: unknown placeholder"),
+    "past six hours": (GOOD.replace('kind = "count", amount = 5', 'kind = "seconds", amount = 900') + "repeat = 20\n"
+                       + '[[stretches.sides]]\nside = "right"\n[[stretches.sides]]\nside = "left"\n',
+                       "stretches[0] (Knee hug): the session would run past 6 hours"),
 }
 
 
@@ -169,9 +176,29 @@ def test_the_example_in_the_routines_readme_is_a_valid_routine(tmp_path: Path) -
 
 def test_a_directory_or_binary_file_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(tmp_path)]) == 2
-    assert "cannot read it" in capsys.readouterr().err
+    assert "not a regular file" in capsys.readouterr().err
     binary = tmp_path / "b.toml"
     binary.write_bytes(b"\xff\xfe\x00name")
     assert main(["check", str(binary)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(binary) in err
+
+
+@pytest.mark.parametrize("command", ["check", "show", "simulate", "run"])
+def test_a_fifo_as_the_routine_is_refused_at_once(tmp_path: Path, command: str) -> None:
+    fifo = tmp_path / "r.toml"
+    os.mkfifo(fifo)
+    args = [command, str(fifo)] if command != "run" else ["run", "--text", str(fifo)]
+    done = subprocess.run([sys.executable, "-m", "skill", *args], capture_output=True, text=True, timeout=30,
+                          stdin=subprocess.DEVNULL)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "not a regular file" in done.stderr
+
+
+def test_a_routine_that_passes_check_runs_every_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """check forms every phrase and simulates the session: what it passes, show and simulate run."""
+    path = tmp_path / "mine.toml"
+    path.write_text(GOOD + 'repeat = 20\n[phrases]\nstatus_next = "Coming up: {name!s}."\n')
+    assert main(["check", str(path)]) == 0
+    assert "min at the normal pace" in capsys.readouterr().out
+    assert main(["show", str(path)]) == 0
+    assert main(["simulate", str(path), "--command", "30:what's next"]) == 0

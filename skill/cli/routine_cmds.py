@@ -49,9 +49,13 @@ def check_tempo(tempo: float | None) -> float | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from skill.rehearsal import rehearse
+
     routine = load_routine_file(args.file)
+    rehearsal = rehearse(routine)
     sides = sum(len(s.sides) for s in routine.stretches)
-    print(f"{args.file}: ok: {routine.name}, {len(routine.stretches)} stretches, {sides} sides")
+    print(f"{args.file}: ok: {routine.name}, {len(routine.stretches)} stretches, {sides} sides, "
+          f"{rehearsal.seconds / 60:.0f} min at the normal pace")
     return 0
 
 
