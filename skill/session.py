@@ -41,11 +41,23 @@ def stop_on_signals(inbox: LiveInbox) -> Iterator[threading.Event]:
             signal.signal(s, h)
 
 
+def typed_lines(stream: TextIO) -> Iterator[str]:
+    """The lines of a terminal or pipe as text, whatever bytes arrive: what cannot be decoded is replaced
+    (a stray byte must not end the reading, and with it every later command)."""
+    raw = getattr(stream, "buffer", None)
+    if raw is None:
+        yield from stream
+        return
+    encoding = getattr(stream, "encoding", None) or "utf-8"
+    for line in raw:
+        yield line.decode(encoding, errors="replace")
+
+
 def read_typed_commands(inbox: LiveInbox, stream: TextIO) -> threading.Thread:
     """Each typed line is heard as if spoken (same parser as the recognizer)."""
 
     def work() -> None:
-        for line in stream:
+        for line in typed_lines(stream):
             text = line.strip()
             if text:
                 inbox.heard(parse(text), text)
@@ -82,17 +94,17 @@ def run_text_session(routine: Routine, *, tempo: float | None = None, events: IO
                      commands: TextIO | None = None, out: TextIO | None = None,
                      book: Bookkeeper | None = None) -> State | None:
     """The session in a terminal: prints what it would say, reads typed commands as it goes."""
-    out = out or sys.stdout
     inbox = LiveInbox()
-    speaker = TextSpeaker(on_done=inbox.speech_done, out=out)
-    read_typed_commands(inbox, commands or sys.stdin)
-    print("(text mode: type a command and press Enter, e.g. next, slower, pause, stop; Ctrl-C ends)",
-          file=out, flush=True)
+    speaker = TextSpeaker(on_done=inbox.speech_done, out=out if out is not None else sys.stdout,
+                          on_gone=inbox.close)
+    if commands is not None or sys.stdin is not None:
+        read_typed_commands(inbox, commands or sys.stdin)
+    speaker.write("(text mode: type a command and press Enter, e.g. next, slower, pause, stop; Ctrl-C ends)")
     try:
         return run_live(routine, inbox, speaker, tempo=tempo, events=events, book=book)
     except KeyboardInterrupt:
         speaker.cut()
-        print("  Goodnight.", file=out, flush=True)
+        speaker.write("  Goodnight.")
         raise
     finally:
         speaker.close()

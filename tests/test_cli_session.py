@@ -95,3 +95,39 @@ def test_run_text_ends_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert proc.returncode == 0
     assert "Welcome" in out
+
+
+SHORT = str(Path(__file__).parent / "data" / "short-routine.toml")
+
+
+def test_run_text_survives_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    """A stray byte used to kill the input thread: every later command was ignored."""
+    events_file = tmp_path / "run.jsonl"
+    done = subprocess.run([sys.executable, "-m", "skill", "run", "--text", "--events", str(events_file), SHORT],
+                          input=b"start\n\xff\xfe\x80 nonsense\nwhat's next\nstop\nstop\n", capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+    heard = [e["intent"] for e in read_events(events_file) if e["event"] == "command"]
+    assert heard == ["start", "none", "status", "stop", "stop"]
+
+
+def test_run_text_into_head_ends_at_once_without_a_traceback() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skill", "run", "--text", SHORT], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(b"start\n")
+    proc.stdin.flush()
+    first = [proc.stdout.readline() for _ in range(2)]
+    proc.stdout.close()  # what `| head -2` does
+    started = time.monotonic()
+    proc.wait(timeout=20)
+    assert b"Let's begin." in b"".join(first)
+    assert time.monotonic() - started < 15  # the session ended on the broken pipe (it used to hang)
+    assert proc.returncode == 0
+    assert proc.stderr is not None and b"Traceback" not in proc.stderr.read()
+
+
+def test_run_text_with_stdout_closed_ends_cleanly() -> None:
+    done = subprocess.run(["bash", "-c", f'"{sys.executable}" -m skill run --text "{SHORT}" >&-'],
+                          stdin=subprocess.PIPE, capture_output=True, timeout=30)
+    assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
