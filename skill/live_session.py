@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TextIO
 
@@ -194,14 +195,22 @@ class LiveSession:
                 self.notice("The speaker is back: carrying on.")
                 self.inbox.heard(Intent.RESUME, "(speaker back)")
 
-    def run(self, tempo: float | None, events: IO[str] | None, book: Bookkeeper | None) -> State | None:
+    def run(self, tempo: float | None, events: IO[str] | None, book: Bookkeeper | None,
+            stop: threading.Event | None = None) -> State | None:
+        """`stop` set (by `serve` on SIGTERM, also one that came while the devices were opening) ends it."""
         threading.Thread(target=self._watch_speaker, name="speaker-watch", daemon=True).start()
+        if stop is not None:
+            threading.Thread(target=self._end_on, args=(stop,), name="stop-watch", daemon=True).start()
+        state: State | None = None
         try:
-            return run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book)
-        except KeyboardInterrupt:
-            self.speaker.cut()
-            raise
+            state = run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book,
+                             stop=stop)
+            return state
         finally:
+            if state is None or not state.ended:
+                # ended from outside (Ctrl-C, SIGTERM): nothing queued is wanted now, and waiting for it
+                # would keep a service manager waiting for seconds
+                self.speaker.cut()
             self._stopped.set()
             self.speaker.close(fade=True)
             self._reference_writer.close()
@@ -217,9 +226,16 @@ class LiveSession:
                 self.tape.save()
 
 
+    def _end_on(self, stop: threading.Event) -> None:
+        while not self._stopped.wait(0.1):
+            if stop.is_set():
+                self.inbox.close()
+                return
+
+
 def run_audio_session(routine: Routine, cache: PhraseCache, options: AudioOptions, *, tempo: float | None = None,
                       events: IO[str] | None = None, out: TextIO | None = None,
-                      book: Bookkeeper | None = None) -> State | None:
+                      book: Bookkeeper | None = None, stop: threading.Event | None = None) -> State | None:
     """A session on the speaker and microphone; with no speaker, the terminal session instead."""
     out = out or sys.stdout
 
@@ -234,7 +250,7 @@ def run_audio_session(routine: Routine, cache: PhraseCache, options: AudioOption
     if session.open_microphone():
         notice(f"Listening on {session.mic.device.name if session.mic else '?'}; "
                f"speaking on {session.speaker.inner.device.name}. Say \"stop\" or press Ctrl-C to end.")
-    return session.run(tempo, events, book)
+    return session.run(tempo, events, book, stop)
 
 
 def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = None,
@@ -259,28 +275,58 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     return False
 
 
+@contextlib.contextmanager
+def _serve_until_signalled(stop: threading.Event) -> Iterator[threading.Event]:
+    """SIGTERM (systemd's stop) and SIGHUP end the service at any moment. While it idles, they set `stop`,
+    which the idle listening looks at every chunk; while a session runs, the session's own handler ends
+    it and sets `stop`; at any other moment (phrases being prepared, devices opening) nothing would look
+    at `stop` soon, so they exit at once. Yields the event that says the service is idle."""
+    idle = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield idle
+        return
+
+    def handle(signum: int, frame: object) -> None:
+        stop.set()
+        if not idle.is_set():
+            raise SystemExit(0)
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield idle
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
 def serve(routine_name: str | None, voice: str | None, options: AudioOptions, out: TextIO | None = None,
           stop: threading.Event | None = None, sessions: int | None = None) -> None:
-    """The bedside service: idle until a wake phrase, run a session, and go back to idle."""
+    """The bedside service: idle until a wake phrase, run a session, and go back to idle; until `stop` is
+    set or a SIGTERM comes."""
     from skill.cli.speech_cmds import prepare
     from skill.routine import load_routine
 
     out = out or sys.stdout
+    stop = stop or threading.Event()
 
     def notice(text: str) -> None:
         print(f"bedtime-stretch: {text}", file=out, flush=True)
 
     routine = load_routine(routine_name)
-    cache = prepare(routine_name, voice, quiet=True)
-    done = 0
-    while (stop is None or not stop.is_set()) and (sessions is None or done < sessions):
-        notice('idle: say "start stretching" or "bedtime stretches"')
-        try:
-            woken = wait_for_wake_phrase(options, stop, notice)
-        except NoDevice as err:
-            notice(f"no microphone yet ({err}); trying again shortly")
-            time.sleep(5 * RETRY_SECONDS)
-            continue
-        if woken:
-            run_audio_session(routine, cache, options, out=out)
-            done += 1
+    with _serve_until_signalled(stop) as idle:
+        cache = prepare(routine_name, voice, quiet=True)
+        done = 0
+        while not stop.is_set() and (sessions is None or done < sessions):
+            notice('idle: say "start stretching" or "bedtime stretches"')
+            idle.set()
+            try:
+                woken = wait_for_wake_phrase(options, stop, notice)
+            except NoDevice as err:
+                notice(f"no microphone yet ({err}); trying again shortly")
+                stop.wait(5 * RETRY_SECONDS)
+                continue
+            finally:
+                idle.clear()
+            if woken and not stop.is_set():
+                run_audio_session(routine, cache, options, out=out, stop=stop)
+                done += 1

@@ -28,3 +28,14 @@ def data_dir() -> Path:
 def config_dir() -> Path:
     """The user's own routines (config_dir()/routines/*.toml)."""
     return _xdg("XDG_CONFIG_HOME", ".config")
+
+
+def runtime_dir() -> Path:
+    """Per-user files that live as long as a login (the session lock): $XDG_RUNTIME_DIR, else a private
+    folder in the temp dir."""
+    base = os.environ.get("XDG_RUNTIME_DIR")
+    if base and Path(base).is_dir():
+        return Path(base) / APP
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"{APP}-{os.getuid()}"

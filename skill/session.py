@@ -22,8 +22,9 @@ from skill.text_speaker import TextSpeaker
 
 
 @contextlib.contextmanager
-def stop_on_signals(inbox: LiveInbox) -> Iterator[threading.Event]:
-    """SIGTERM (and SIGHUP) end the session cleanly, like Ctrl-C: the loop wakes and returns."""
+def stop_on_signals(inbox: LiveInbox, also: threading.Event | None = None) -> Iterator[threading.Event]:
+    """SIGTERM (and SIGHUP) end the session cleanly, like Ctrl-C: the loop wakes and returns. `also` is set
+    too (`serve`'s stop: the service ends with the session instead of going back to idle)."""
     stopped = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stopped
@@ -31,6 +32,8 @@ def stop_on_signals(inbox: LiveInbox) -> Iterator[threading.Event]:
 
     def handle(signum: int, frame: object) -> None:
         stopped.set()
+        if also is not None:
+            also.set()
         inbox.close()
 
     previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
@@ -69,7 +72,7 @@ def read_typed_commands(inbox: LiveInbox, stream: TextIO) -> threading.Thread:
 
 def run_live(routine: Routine, inbox: LiveInbox, speaker: Speaker, *, tempo: float | None = None,
              events: IO[str] | None = None, book: Bookkeeper | None = None,
-             echo: EventLog | None = None) -> State | None:
+             echo: EventLog | None = None, stop: threading.Event | None = None) -> State | None:
     """A session on the real clock with the given speaker; records progress, history and preferences.
 
     `tempo` None takes the person's remembered tempo. Returns the last state (None if it never began).
@@ -83,7 +86,7 @@ def run_live(routine: Routine, inbox: LiveInbox, speaker: Speaker, *, tempo: flo
         speaker.change_volume(prefs.volume_db)
     book.started(tempo)
     try:
-        with stop_on_signals(inbox):
+        with stop_on_signals(inbox, also=stop):
             run(state, inbox, LoggedSpeaker(speaker, log, inbox.clock), log, on_step=book.on_step)
     finally:
         book.finished()

@@ -131,3 +131,22 @@ def test_run_text_with_stdout_closed_ends_cleanly() -> None:
     done = subprocess.run(["bash", "-c", f'"{sys.executable}" -m skill run --text "{SHORT}" >&-'],
                           stdin=subprocess.PIPE, capture_output=True, timeout=30)
     assert done.returncode == 0 and b"Traceback" not in done.stderr, done.stderr
+
+
+def test_a_second_session_says_so_and_exits_2() -> None:
+    first = subprocess.Popen([sys.executable, "-m", "skill", "run", "--text", SHORT], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert first.stdout is not None
+        first.stdout.readline()  # it has started
+        second = subprocess.run([sys.executable, "-m", "skill", "run", "--text", SHORT], stdin=subprocess.DEVNULL,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 2
+        assert second.stderr.count("\n") == 1 and "already running" in second.stderr
+        assert f"pid {first.pid}" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=15)
+    again = subprocess.run([sys.executable, "-m", "skill", "run", "--text", SHORT], input=b"start\nstop\nstop\n",
+                           capture_output=True, timeout=30)
+    assert again.returncode == 0, again.stderr  # the lock went with the first process

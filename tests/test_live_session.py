@@ -199,9 +199,37 @@ def test_serve_idles_until_the_wake_phrase_then_guides(tmp_path: Path) -> None:
             if "heard" in heard or proc.poll() is not None:
                 break
         assert "heard 'bedtime stretches'" in heard, heard
+        time.sleep(3.0)  # the session has begun talking
+        proc.terminate()  # systemd's stop: the service ends, it does not go back to idle
+        sent = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        took = time.monotonic() - sent
+        assert took < 1.0, f"took {took:.2f} s"
+        assert "idle" not in out  # never went back to idle
     finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+
+
+def test_serve_ends_on_sigterm_while_idle_within_a_second() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "skill", "serve", str(SHORT), "--engine", "pocketsphinx"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "idle" in proc.stdout.readline()
+        time.sleep(1.5)
         proc.terminate()
-        proc.communicate(timeout=30)
+        sent = time.monotonic()
+        _, err = proc.communicate(timeout=30)
+        took = time.monotonic() - sent
+        assert proc.returncode == 0, err
+        assert took < 1.0, f"took {took:.2f} s" + err[-600:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
 
 
 def test_doctor_reports_every_link(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ from skill.cli.speech_cmds import add_voice_option, prepare
 from skill.history import History
 from skill.routine import load_routine
 from skill.session import run_text_session
+from skill.session_lock import one_session
 
 
 def add_device_options(p: argparse.ArgumentParser) -> None:
@@ -53,7 +54,7 @@ def _audio_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_run(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     tempo = check_tempo(args.tempo)
-    with open_events(args.events) as events:
+    with one_session("run --text" if args.text else "run"), open_events(args.events) as events:
         if args.text:
             run_text_session(routine, tempo=tempo, events=events)
             return 0
@@ -67,7 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from skill.live_session import serve
 
-    serve(args.routine, args.voice, _audio_options(args))
+    with one_session("serve"):
+        serve(args.routine, args.voice, _audio_options(args))
     return 0
 
 
