@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
 import sys
 import threading
 import time
@@ -34,7 +33,7 @@ from skill.microphone import Microphone
 from skill.playback import LiveSpeaker
 from skill.routine import Routine
 from skill.self_hearing import PlaybackTracker, SelfHearingFilter
-from skill.session import run_live, run_text_session
+from skill.session import handling_signals, run_live, run_text_session
 from skill.tape import Tape, from_environment
 from skill.tts import PhraseCache
 
@@ -282,21 +281,14 @@ def _serve_until_signalled(stop: threading.Event) -> Iterator[threading.Event]:
     it and sets `stop`; at any other moment (phrases being prepared, devices opening) nothing would look
     at `stop` soon, so they exit at once. Yields the event that says the service is idle."""
     idle = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield idle
-        return
 
     def handle(signum: int, frame: object) -> None:
         stop.set()
         if not idle.is_set():
             raise SystemExit(0)
 
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with handling_signals(handle):
         yield idle
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def serve(routine_name: str | None, voice: str | None, options: AudioOptions, out: TextIO | None = None,

@@ -9,7 +9,7 @@ import contextlib
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, TextIO
 
 from skill.bookkeeping import Bookkeeper
@@ -22,13 +22,25 @@ from skill.text_speaker import TextSpeaker
 
 
 @contextlib.contextmanager
+def handling_signals(handle: Callable[[int, object], None]) -> Iterator[None]:
+    """`handle` for SIGTERM and SIGHUP during the block (only the main thread may set handlers: elsewhere
+    the block runs without)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
 def stop_on_signals(inbox: LiveInbox, also: threading.Event | None = None) -> Iterator[threading.Event]:
     """SIGTERM (and SIGHUP) end the session cleanly, like Ctrl-C: the loop wakes and returns. `also` is set
     too (`serve`'s stop: the service ends with the session instead of going back to idle)."""
     stopped = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stopped
-        return
 
     def handle(signum: int, frame: object) -> None:
         stopped.set()
@@ -36,12 +48,8 @@ def stop_on_signals(inbox: LiveInbox, also: threading.Event | None = None) -> It
             also.set()
         inbox.close()
 
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGTERM, signal.SIGHUP)}
-    try:
+    with handling_signals(handle):
         yield stopped
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
 
 
 def typed_lines(stream: TextIO) -> Iterator[str]:
