@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Protocol
 
 import numpy as np
+import soxr
 
 from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resample
 from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
@@ -507,6 +508,30 @@ def _crossfade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.concatenate([a[: len(a) - k], joint, b[k:]]).astype(np.float32)
 
 
+LONG_RECORDING_SECONDS = 30.0
+"""A recording longer than this is not one command: it is listened to as a stream, utterance by utterance."""
+
+
 def recognize_file(engine: Engine, path: str | os.PathLike[str]) -> Recognition:
     samples, rate = read_wav(path)
     return recognize_samples(engine, samples, rate)
+
+
+def recognize_stream_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[Recognition]:
+    """Each utterance of a long recording, read a second at a time through the endpointer (an hour costs
+    a second of memory, not the hour), with its start and end in seconds from the top."""
+    from skill.wav_reader import wav_blocks
+
+    fmt, blocks = wav_blocks(path)
+    stream = soxr.ResampleStream(fmt.rate, ASR_RATE, 1, dtype="float32") if fmt.rate != ASR_RATE else None
+    recognizer = StreamRecognizer(engine)
+    t = 0.0
+    for block in blocks:
+        audio = stream.resample_chunk(block) if stream is not None else block
+        yield from recognizer.feed(AudioChunk.from_samples(audio, ASR_RATE, timestamp=t))
+        t += len(audio) / ASR_RATE
+    tail = np.zeros(ASR_RATE, np.float32)  # a second of quiet ends an utterance still open at the end
+    if stream is not None:
+        tail = np.concatenate([stream.resample_chunk(np.zeros(0, np.float32), last=True), tail])
+    yield from recognizer.feed(AudioChunk.from_samples(tail, ASR_RATE, timestamp=t))
+    yield from recognizer.flush()

@@ -6,6 +6,8 @@ Samples inside the program are float32 numpy arrays in [-1, 1]; bytes appear onl
 
 from __future__ import annotations
 
+import os
+import threading
 import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -91,38 +93,27 @@ def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, int]:
-    """A WAV file as mono float32 samples and its rate. 8/16/24/32-bit PCM, any channel count."""
-    with wave.open(str(path), "rb") as wav:
-        rate, width, channels = wav.getframerate(), wav.getsampwidth(), wav.getnchannels()
-        raw = wav.readframes(wav.getnframes())
-    if width == 1:
-        pcm = (np.frombuffer(raw, dtype=np.uint8).astype(np.float32) - 128.0) / 128.0
-    elif width == 2:
-        pcm = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
-    elif width == 3:
-        b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-        ints = b[:, 0] | (b[:, 1] << 8) | (b[:, 2] << 16)
-        ints = np.where(ints >= 1 << 23, ints - (1 << 24), ints)
-        pcm = ints.astype(np.float32) / float(1 << 23)
-    elif width == 4:
-        pcm = np.frombuffer(raw, dtype="<i4").astype(np.float32) / float(1 << 31)
-    else:
-        raise ValueError(f"{path}: unsupported sample width {width} bytes")
-    if channels > 1:
-        pcm = pcm.reshape(-1, channels).mean(axis=1)
-    return pcm.astype(np.float32), rate
+    """A WAV file as mono float32 samples and its rate: 8/16/24/32-bit integer or 32/64-bit float PCM,
+    plain or extensible, any channel count (skill.wav_reader)."""
+    from skill.wav_reader import read_wav as read
+
+    return read(path)
 
 
 def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
-    """Mono float32 samples -> 16-bit WAV, written to a temp file and renamed into place."""
+    """Mono float32 samples -> 16-bit WAV, written to a temp file beside it and renamed into place; on any
+    error the temp file is removed and whatever was at `path` is left as it was."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with wave.open(str(tmp), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(float_to_pcm16(samples))
-    tmp.replace(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        with wave.open(str(tmp), "wb") as wav:
+            wav.setnchannels(1)
+            wav.setsampwidth(2)
+            wav.setframerate(rate)
+            wav.writeframes(float_to_pcm16(samples))
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def wav_to_chunks(path: str | Path, rate: int = ASR_RATE, chunk_seconds: float = 0.1) -> Iterator[AudioChunk]:

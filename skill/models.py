@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import sys
@@ -50,13 +51,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+CONNECT_TIMEOUT_SECONDS = 20.0
+"""How long to wait for the host to answer at all."""
+READ_TIMEOUT_SECONDS = 60.0
+"""How long the download may go without a byte before it is given up."""
+
+
 def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
-             opener: Callable[[str], object] = urllib.request.urlopen) -> Path:
-    """Fetch, verify and unpack a model from the manifest; return where it is."""
+             opener: Callable[..., object] = urllib.request.urlopen, url: str | None = None) -> Path:
+    """Fetch, verify and unpack a model from the manifest (from `url` instead, if given); return where it is."""
     entries = {e["name"]: e for e in manifest().values()}
     if name not in entries:
         raise UserError(f"{MANIFEST}: no model named {name!r} (known: {', '.join(entries)})")
     entry = entries[name]
+    url = url or entry["url"]
     dest = dest or data_dir() / "models"
     target = dest / name
     if is_vosk_model(target):
@@ -64,8 +72,12 @@ def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callabl
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest, prefix=".download-") as tmp:
         archive = Path(tmp) / "model.zip"
+        phase = "connecting"
         try:
-            with opener(entry["url"]) as response, archive.open("wb") as out:  # type: ignore[attr-defined]
+            with opener(url, timeout=CONNECT_TIMEOUT_SECONDS) as response, \
+                    archive.open("wb") as out:  # type: ignore[attr-defined]
+                phase = "downloading"
+                _set_read_timeout(response, READ_TIMEOUT_SECONDS)
                 total = int(response.headers.get("Content-Length") or 0)
                 done = 0
                 while block := response.read(1 << 16):
@@ -73,12 +85,24 @@ def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callabl
                     done += len(block)
                     if progress:
                         progress(done, total or done)
+        except TimeoutError as err:
+            if phase == "connecting":
+                raise UserError(f"cannot download {url}: the host did not answer within "
+                                f"{CONNECT_TIMEOUT_SECONDS:.0f} s (connect timeout; are you online? or unzip the "
+                                f"model by hand into {dest})") from None
+            raise UserError(f"cannot download {url}: no data for {READ_TIMEOUT_SECONDS:.0f} s (read timeout, "
+                            f"{err}); nothing was installed, try again") from None
         except (urllib.error.URLError, OSError) as err:
-            raise UserError(f"cannot download {entry['url']}: {getattr(err, 'reason', err)} (are you online? "
+            reason = getattr(err, "reason", err)
+            if isinstance(reason, TimeoutError):
+                raise UserError(f"cannot download {url}: the host did not answer within "
+                                f"{CONNECT_TIMEOUT_SECONDS:.0f} s (connect timeout; are you online? or unzip the "
+                                f"model by hand into {dest})") from None
+            raise UserError(f"cannot download {url}: {reason} (are you online? "
                             f"or unzip the model by hand into {dest})") from None
         actual = _sha256(archive)
         if actual != entry["sha256"]:
-            raise UserError(f"{entry['url']}: the download is not the expected file (sha256 {actual[:16]}..., "
+            raise UserError(f"{url}: the download is not the expected file (sha256 {actual[:16]}..., "
                             f"expected {entry['sha256'][:16]}...); nothing was installed, try again")
         unpacked = Path(tmp) / "unpacked"
         try:
@@ -93,6 +117,15 @@ def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callabl
             shutil.rmtree(target)
         inner.rename(target)  # same filesystem: the model appears whole or not at all
     return target
+
+
+def _set_read_timeout(response: object, seconds: float) -> None:
+    """Once connected, the socket's timeout is the wait allowed between bytes (http.client keeps it
+    several wrappers down; a response without one, as in tests, keeps what it has)."""
+    sock = getattr(getattr(getattr(response, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(seconds)
 
 
 def describe() -> str:

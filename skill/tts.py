@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import threading
-import wave
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 from skill.audio import read_wav, shape_phrase, write_wav
 from skill.errors import UserError
 from skill.paths import cache_dir
+from skill.wav_reader import wav_format
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ class PhraseCache:
         self.voice = voice
         self.folder = (folder or cache_dir() / "phrases") / voice.id
         self._durations: dict[tuple[str, str], float] = {}
+        self.write_error: OSError | None = None
+        """The first failure to store a phrase, if any (sessions speak on without the cache; `prepare` fails)."""
 
     def path(self, text: str, rate: str) -> Path:
         key = hashlib.sha256(f"{CACHE_VERSION}\n{rate}\n{RATES[rate]}\n{text}".encode()).hexdigest()[:32]
@@ -148,22 +150,23 @@ class PhraseCache:
 
     @staticmethod
     def _readable(path: Path) -> bool:
+        """A whole entry: its header and as many samples as the header says (a file cut off by a full disk
+        or a power cut would otherwise play the first third of a sentence)."""
         try:
-            with wave.open(str(path), "rb") as w:
-                return w.getnframes() > 0 and w.getsampwidth() == 2
-        except (OSError, EOFError, wave.Error):
+            fmt = wav_format(path)
+        except (OSError, ValueError):
             return False
+        return fmt.complete and fmt.frames > 0 and fmt.width == 2 and not fmt.floating
 
     def get(self, text: str, rate: str = "calm") -> tuple[np.ndarray, int]:
         """The shaped phrase, from disk, or synthesized and stored now (a broken entry is made again)."""
         path = self.path(text, rate)
         if path.exists():
-            try:
-                samples, sr = read_wav(path)
-                if len(samples):
-                    return samples, sr
-            except (OSError, EOFError, wave.Error, ValueError):
-                pass
+            if self._readable(path):
+                try:
+                    return read_wav(path)
+                except (OSError, ValueError):
+                    pass
             log.warning("remaking a broken cache entry: %s", path)
         return self.make(text, rate)
 
@@ -173,24 +176,34 @@ class PhraseCache:
         path = self.path(text, rate)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-            write_wav(tmp, shaped, sr)
-            tmp.replace(path)
+            write_wav(path, shaped, sr)
         except OSError as err:
-            log.warning("cannot write the phrase cache (%s); speaking without it", err)
+            if self.write_error is None:
+                log.warning("cannot write the phrase cache (%s); speaking without it", err)
+            self.write_error = err
         return shaped, sr
+
+    def check_writable(self) -> OSError | None:
+        """Why phrases cannot be stored here, found before rendering any (None: they can)."""
+        probe = self.folder / f".probe.{os.getpid()}"
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as err:
+            self.write_error = err
+            return err
+        return None
 
     def seconds(self, text: str, rate: str = "calm") -> float:
         """How long the phrase plays (making it if needed)."""
         key = (text, rate)
         if key not in self._durations:
             path = self.path(text, rate)
-            if not self._readable(path):
-                self.get(text, rate)
-            try:
-                with wave.open(str(path), "rb") as w:
-                    self._durations[key] = w.getnframes() / w.getframerate()
-            except (OSError, EOFError, wave.Error):
+            if self._readable(path):
+                fmt = wav_format(path)
+                self._durations[key] = fmt.frames / fmt.rate
+            else:
                 samples, sr = self.get(text, rate)
                 self._durations[key] = len(samples) / sr
         return self._durations[key]

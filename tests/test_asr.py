@@ -224,7 +224,7 @@ def test_models_download_offline_is_a_clear_error_and_installs_nothing(tmp_path:
     from skill import models
     from skill.errors import UserError
 
-    def offline(url: str) -> object:
+    def offline(url: str, timeout: float) -> object:
         raise urllib.error.URLError("Name or service not known")
 
     with pytest.raises(UserError, match=r"cannot download .* \(are you online"):
@@ -242,7 +242,41 @@ def test_models_download_checks_the_checksum(tmp_path: Path) -> None:
         headers: ClassVar[dict[str, str]] = {"Content-Length": "5"}
 
     with pytest.raises(UserError, match="not the expected file"):
-        models.download(dest=tmp_path, opener=lambda url: Response(b"hello"))
+        models.download(dest=tmp_path, opener=lambda url, timeout: Response(b"hello"))
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.0 200 OK\r\nContent-Length: 1000000\r\n\r\nPK\x03\x04"])
+def test_models_download_gives_up_on_a_host_that_goes_quiet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            answer: bytes) -> None:
+    """A host that takes the connection and then says nothing (or stops half way) used to be waited for
+    forever."""
+    import socket
+    import threading
+
+    from skill import models
+    from skill.errors import UserError
+
+    monkeypatch.setattr(models, "CONNECT_TIMEOUT_SECONDS", 0.5)
+    monkeypatch.setattr(models, "READ_TIMEOUT_SECONDS", 0.5)
+    server = socket.create_server(("127.0.0.1", 0))
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        conn, _ = server.accept()
+        held.append(conn)
+        conn.recv(4096)
+        conn.sendall(answer)
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{server.getsockname()[1]}/model.zip"
+    try:
+        with pytest.raises(UserError, match="connect timeout" if not answer else "read timeout"):
+            models.download(dest=tmp_path, url=url)
+    finally:
+        for conn in held:
+            conn.close()
+        server.close()
     assert not any(tmp_path.iterdir())
 
 

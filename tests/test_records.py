@@ -362,3 +362,15 @@ def test_doctor_reports_damage_without_touching_the_file(tmp_path: Path) -> None
     History(path).start_session("r", 1.0)
     found = history.diagnose(path)
     assert found[0].ok and found[0].detail.startswith("1 sessions") and "damaged copies" in found[1].detail
+
+
+def test_history_with_a_huge_count_lists_what_there_is(capsys: pytest.CaptureFixture[str]) -> None:
+    """`history -n 99999999999999999999` overflowed SQLite's integer."""
+    h = History()
+    h.finish_session(h.start_session("bedtime-lower-back", 1.0), True, 8, 1.0)
+    h.close()
+    assert main(["history", "-n", "99999999999999999999"]) == 0
+    assert "bedtime-lower-back" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as refused:
+        main(["history", "-n", "-5"])
+    assert refused.value.code == 2

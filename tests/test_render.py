@@ -77,3 +77,44 @@ def test_render_command_prints_the_duration(tmp_path: Path, capsys: pytest.Captu
     assert f"{out}: " in capsys.readouterr().out and out.stat().st_size > 100_000
     assert main(["render", str(SHORT), "-o", str(tmp_path / "s.mp3")]) == 2
     assert main(["render", str(SHORT), "-o", str(tmp_path / "nope" / "s.wav")]) == 2
+
+
+def test_a_cache_entry_cut_to_a_third_is_made_again(cache: PhraseCache) -> None:
+    """Its header is whole, so it used to play as it was: the first third of the sentence."""
+    text = "Breathe out slowly."
+    whole, _ = cache.get(text)
+    path = cache.path(text, "calm")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    assert not cache.has(text, "calm")
+    again, _ = cache.get(text)
+    assert len(again) > 0.8 * len(whole) and cache.has(text, "calm")  # (Piper's lengths vary a little)
+
+
+def test_prepare_into_an_unwritable_cache_fails_with_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    locked = tmp_path / "cache"
+    locked.mkdir()
+    (locked / "bedtime-stretch").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(locked))
+    routine = tmp_path / "one.toml"
+    routine.write_text('name = "One"\nintro = ["Hello there."]\noutro = ["Bye now."]\n[[stretches]]\nname = "Hug"\n'
+                       'start = "Lie down."\nsteps = ["Hug."]\nhold = { kind = "count", amount = 2 }\n')
+    assert main(["prepare", str(routine)]) == 2
+    captured = capsys.readouterr()
+    assert "All phrases ready" not in captured.out
+    assert captured.err.count("\n") == 1 and "cannot store the phrases" in captured.err
+
+
+def test_render_never_leaves_a_temp_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "out.wav"
+    folder.mkdir()
+    assert main(["render", str(SHORT), "-o", str(folder)]) == 2
+    assert "that is a folder" in capsys.readouterr().err
+    target = tmp_path / "s.wav"
+    target.mkdir()  # a folder under a file's name that only the final rename trips over
+    from skill.audio import write_wav
+
+    with pytest.raises(OSError):
+        write_wav(target, np.zeros(1000, np.float32), 22050)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "s.wav"]

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 from skill.errors import UserError
 
 if TYPE_CHECKING:
-    from skill.asr import Recognition
+    from collections.abc import Callable, Iterable
+
+    from skill.asr import Engine, Recognition
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -19,7 +21,8 @@ def add_engine_option(p: argparse.ArgumentParser) -> None:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("recognize", help="the command in each WAV file: FILE<TAB>INTENT per line (with -v: what "
-                       "was heard, its score and why it was taken or not)")
+                       "was heard, its score and why it was taken or not); a file over 30 s is listened to "
+                       "as a stream: FILE<TAB>INTENT<TAB>at SECONDS per command in it")
     p.add_argument("files", nargs="+", metavar="FILE.wav")
     add_engine_option(p)
     p.set_defaults(func=cmd_recognize)
@@ -42,22 +45,37 @@ def describe(rec: Recognition) -> str:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    import wave
-
-    from skill.asr import open_engine, recognize_file
+    from skill.asr import LONG_RECORDING_SECONDS, open_engine, recognize_file, recognize_stream_file
+    from skill.wav_reader import wav_format
 
     engine = open_engine(args.engine)
     failed = False
     for path in args.files:
         try:
+            if wav_format(path).seconds > LONG_RECORDING_SECONDS:
+                _recognize_long(engine, path, recognize_stream_file, args.verbose)
+                continue
             rec = recognize_file(engine, path)
-        except (OSError, EOFError, wave.Error, ValueError) as err:
+        except (OSError, EOFError, ValueError) as err:
             print(f"bedtime-stretch: {path}: cannot read it as a WAV file ({err})", file=sys.stderr)
             failed = True
             continue
         detail = f"\t{describe(rec)}" if args.verbose else ""
         print(f"{path}\t{rec.intent.value if rec.intent else 'none'}{detail}", flush=True)
     return 1 if failed else 0
+
+
+def _recognize_long(engine: Engine, path: str, stream: Callable[[Engine, str], Iterable[Recognition]],
+                    verbose: bool) -> None:
+    """A long recording: a line per command heard in it, `FILE<TAB>INTENT<TAB>at SECONDS`, or one `none`."""
+    found = False
+    for rec in stream(engine, path):
+        if rec.intent is not None or verbose:
+            found = found or rec.intent is not None
+            detail = f"\t{describe(rec)}" if verbose else ""
+            print(f"{path}\t{rec.intent.value if rec.intent else 'none'}\tat {rec.start:.1f}{detail}", flush=True)
+    if not found and not verbose:
+        print(f"{path}\tnone", flush=True)
 
 
 def cmd_listen(args: argparse.Namespace) -> int:

@@ -13,6 +13,16 @@ from skill.session import run_text_session
 from skill.session_lock import one_session
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
+
+
 def add_device_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-device", metavar="NAME|INDEX", help="the microphone (part of its name; see devices)")
     p.add_argument("--output-device", metavar="NAME|INDEX", help="the speaker (part of its name; see devices)")
@@ -36,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("history", help="recent sessions and your current streak")
-    p.add_argument("-n", type=int, default=10, help="how many sessions to show (default 10)")
+    p.add_argument("-n", type=_count, default=10, help="how many sessions to show (default 10)")
     p.set_defaults(func=cmd_history)
 
     p = sub.add_parser("doctor", help="check the microphone, speaker, models, voice and cache; say what to fix")
