@@ -99,6 +99,14 @@ def check_history() -> Iterator[Finding]:
         yield Finding(state.ok, "saved place", state.detail, state.fix)
 
 
+def check_session() -> Iterator[Finding]:
+    from skill.session_lock import holder
+
+    running = holder()
+    yield Finding(True, "session", f"one is running ({running}); another is refused until it ends" if running
+                  else "none running")
+
+
 def check_routines() -> Iterator[Finding]:
     for name, path in available_routines().items():
         try:
@@ -183,4 +191,5 @@ def check_models() -> Iterator[Finding]:
 def all_checks(input_device: str | None = None, output_device: str | None = None,
                voice: str | None = None) -> list[Check]:
     return [check_portaudio, lambda: check_devices(input_device, output_device), check_models,
-            lambda: check_voice(voice), lambda: check_cache(voice), check_dirs, check_history, check_routines]
+            lambda: check_voice(voice), lambda: check_cache(voice), check_dirs, check_history, check_session,
+            check_routines]

@@ -40,3 +40,19 @@ def one_session(what: str = "session") -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # releases the flock
+
+
+def holder() -> str | None:
+    """Who holds the session lock now (doctor), or None when no session runs."""
+    path = lock_path()
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)
+    return None
