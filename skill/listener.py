@@ -34,7 +34,8 @@ came out as "hold on" (0.46) and, once the endpointer handed over only an uttera
 "wait" (0.82-0.85) and paused the session by themselves."""
 BARGE_IN_MIN_MARGIN = 2.0
 """...and whose phrase explains them this much better than common English words do (per 10 ms frame, where
-the engine measures it). The guide's "And release." once came out as "pause" at full coverage but +0.2
+the engine measures it); every other command over the guide needs the same margin on top of the
+recognizer's own acceptance. The guide's "And release." once came out as "pause" at full coverage but +0.2
 against common words, and paused the session; its other echo remains measured -0.9 to +6.5, clean
 commands 5-11."""
 ECHO_SHARE_MAX = 0.8
@@ -193,6 +194,11 @@ class Listener:
             log.info("barge-in: %r over the guide (words cover %.2f, %.0f dB cancelled)", rec.text,
                      getattr(rec, "coverage", 0.0), cancelled)
         if intent is None:
+            return
+        if over_guide and margin is not None and margin < BARGE_IN_MIN_MARGIN:
+            # taken by the recognizer, but over the guide's voice and hardly better than ordinary words:
+            # echo remains of its sentences look like this
+            log.info("ignored %r over the guide: only %+.1f per frame better than common words", rec.text, margin)
             return
         if self._hearing.accept(intent, rec.text, ended_at, duration):
             self._post(intent, rec.text)

@@ -1,8 +1,9 @@
 """Not obeying its own voice: what the speaker was saying when a command was heard, and whether to trust it.
 
 The echo canceller removes most of the guide's voice from the mic; this is the second line. While the
-guide talks (and for a short tail after), only the urgent commands ("stop", "pause") are taken, and not
-when their words are in the sentence being played ("...pause, or stop at any time").
+guide talks (and for a short tail after), any command is taken, but not when its words are in the
+sentence being played: the guide says "next", "repeat", "slowly", "pause" and "stop" in its own prompts
+("...pause, or stop at any time"), and what is left of its echo would otherwise be obeyed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skill.commands import URGENT, Intent
+from skill.commands import Intent
 
 TAIL_SECONDS = 0.6
 """After the guide stops talking: the echo's tail in the room and the recognizer's endpointing delay."""
@@ -30,7 +31,7 @@ class _Utterance:
 
 def _stem(word: str) -> str:
     word = word.lower().strip("'")
-    for suffix in ("ping", "ing", "ed", "es", "s", "er"):
+    for suffix in ("ping", "ing", "ed", "es", "ly", "s", "er"):
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
     return word
@@ -92,7 +93,5 @@ class SelfHearingFilter:
         playing = self.tracker.playing_between(heard_at - span - self.tail, heard_at)
         if not playing:
             return True
-        if intent not in URGENT:
-            return False
         heard = _stems(words)
         return not any(heard & _stems(text) for text in playing)

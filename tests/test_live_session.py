@@ -137,13 +137,16 @@ def test_with_its_own_voice_in_the_microphone_it_never_obeys_itself(tmp_path: Pa
     assert commands(events) == [], [e for e in events if e["event"] == "command"]
 
 
-def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
-    """Barge-in with the speaker in the microphone: "pause" said as the guide starts a sentence, "resume"
-    in the quiet of the pause, "stop" said as the guide starts another. A person repeats what was not
-    heard (up to three times); nothing else may come of the guide's own voice."""
-    def said_after(t: float) -> Callable[[dict], bool]:
-        return lambda e: e["event"] == "say" and e["t"] > t and len(e["text"]) > 12
+def said_after(t: float) -> Callable[[dict], bool]:
+    return lambda e: e["event"] == "say" and e["t"] > t and len(e["text"]) > 12
 
+
+def barge_in(tmp_path: Path, plan: list[tuple[str, bool, Callable[[float], Callable[[dict], bool]]]]
+             ) -> tuple[Session, dict[str, int]]:
+    """A session with the speaker in the microphone: "start", then each (words, over the guide, what shows
+    it was heard after a moment) of `plan` in turn; words over the guide are said the moment it starts a
+    sentence. A person repeats what was not heard (up to three times). Returns the session, for the caller
+    to check that nothing else came of the guide's own voice, and the try on which each was heard."""
     with speaker_into_mic(volume=1.0), MicFeed() as feed:
         s = Session(tmp_path)
         try:
@@ -155,23 +158,50 @@ def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
                     break
             last = s.wait_for(lambda e: e["event"] == "stretch", timeout=20)["t"]
             tries = {}
-            for word, done in (("pause", lambda e: e["event"] == "state" and e["state"] == "paused"),
-                               ("resume", lambda e: e["event"] == "command" and e["intent"] == "resume"),
-                               ("stop", lambda e: e["event"] == "state" and e["state"] == "stopping")):
+            for words, over_guide, shows in plan:
                 for attempt in range(1, 4):
-                    if word != "resume":  # over the guide: the moment it starts a sentence
+                    if over_guide:
                         last = s.wait_for(said_after(last), timeout=30)["t"]
-                    feed.say(*spoken(word))
-                    heard = s.poll_for(done, timeout=3.0)
+                    feed.say(*spoken(words))
+                    heard = s.poll_for(shows(last), timeout=3.0)
                     if heard is not None:
                         last = heard["t"]
-                        tries[word] = attempt
+                        tries[words] = attempt
                         break
-                assert word in tries, f"{word!r} not heard in 3 tries; events: {s.events()[-8:]}; {s._stderr()}"
+                assert words in tries, f"{words!r} not heard in 3 tries; events: {s.events()[-8:]}; {s._stderr()}"
             s.finish()
         finally:
             s.kill()
+    return s, tries
+
+
+def stopping(after: float) -> Callable[[dict], bool]:
+    return lambda e: e["event"] == "state" and e["state"] == "stopping"
+
+
+def command(intent: str) -> Callable[[float], Callable[[dict], bool]]:
+    return lambda after: lambda e: e["event"] == "command" and e["intent"] == intent and e["t"] > after
+
+
+def test_stop_and_pause_are_heard_over_its_own_voice(tmp_path: Path) -> None:
+    """Barge-in: "pause" said as the guide starts a sentence, "resume" in the quiet of the pause, "stop" said
+    as the guide starts another; nothing else may come of the guide's own voice."""
+    s, tries = barge_in(tmp_path, [("pause", True, lambda t: lambda e: e["event"] == "state" and e["state"] == "paused"),
+                            ("resume", False, command("resume")),
+                            ("stop", True, stopping)])
     assert commands(s.events()) == ["start", "pause", "resume", "stop"], tries
+
+
+def test_every_command_is_heard_over_its_own_voice(tmp_path: Path) -> None:
+    """A person who knows the routine says "next" in the middle of an instruction, "slower" as a sentence
+    starts, "what's next" and "repeat" over the guide: each acts (the guide's own "next", "repeat" and
+    "slowly" in its prompts never do)."""
+    s, tries = barge_in(tmp_path, [("next", True, lambda t: lambda e: e["event"] == "stretch" and e["t"] > t),
+                            ("slower", True, lambda t: lambda e: e["event"] == "tempo" and e["t"] > t),
+                            ("what's next", True, command("status")),
+                            ("repeat", True, command("repeat")),
+                            ("stop", True, stopping)])
+    assert commands(s.events()) == ["start", "next", "slower", "status", "repeat", "stop"], tries
 
 
 def test_serve_idles_until_the_wake_phrase_then_guides(tmp_path: Path) -> None:

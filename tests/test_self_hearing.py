@@ -24,18 +24,25 @@ def test_quiet_guide_accepts_everything() -> None:
     assert not f.accept(None, "blah", 100.0)
 
 
-def test_while_talking_only_urgent_commands_not_in_the_sentence() -> None:
+def test_while_talking_any_command_not_in_the_sentence() -> None:
     clock, tracker, f = setup()
     tracker.handed(1, "Repeat on the opposite side.")
     clock.now = 101.0
     assert not f.accept(Intent.REPEAT, "repeat", 101.0)  # its own word
-    assert not f.accept(Intent.NEXT, "next", 101.0)  # non-urgent waits for quiet
-    assert f.accept(Intent.STOP, "stop", 101.0)  # barge-in
-    tracker.handed(2, "You can say next, repeat, slower, pause, or stop at any time.")
+    assert f.accept(Intent.REPEAT, "say that again", 101.0)  # the person, in other words
+    for intent, words in ((Intent.NEXT, "next"), (Intent.SLOWER, "slower"), (Intent.LOUDER, "louder"),
+                          (Intent.STATUS, "what's next"), (Intent.HELP, "help"), (Intent.STOP, "stop")):
+        assert f.accept(intent, words, 101.0), words  # barge-in, for every command
+    tracker.handed(2, "Breathe slowly.")
     tracker.done(1)
-    clock.now = 103.0
-    assert not f.accept(Intent.STOP, "stop", 103.0)
-    assert not f.accept(Intent.PAUSE, "pause", 103.0)
+    clock.now = 105.0
+    assert not f.accept(Intent.SLOWER, "slower", 105.0)  # "slowly" is the guide's word
+    tracker.handed(3, "You can say next, repeat, slower, pause, or stop at any time.")
+    tracker.done(2)
+    clock.now = 107.0
+    assert not f.accept(Intent.STOP, "stop", 107.0)
+    assert not f.accept(Intent.PAUSE, "pause", 107.0)
+    assert not f.accept(Intent.NEXT, "next", 107.0)
 
 
 def test_stems_match_forms_of_a_word() -> None:
