@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -512,12 +511,12 @@ LONG_RECORDING_SECONDS = 30.0
 """A recording longer than this is not one command: it is listened to as a stream, utterance by utterance."""
 
 
-def recognize_file(engine: Engine, path: str | os.PathLike[str]) -> Recognition:
+def recognize_file(engine: Engine, path: str | Path) -> Recognition:
     samples, rate = read_wav(path)
     return recognize_samples(engine, samples, rate)
 
 
-def recognize_stream_file(engine: Engine, path: str | os.PathLike[str]) -> Iterator[Recognition]:
+def recognize_stream_file(engine: Engine, path: str | Path) -> Iterator[Recognition]:
     """Each utterance of a long recording, read a second at a time through the endpointer (an hour costs
     a second of memory, not the hour), with its start and end in seconds from the top."""
     from skill.wav_reader import wav_blocks

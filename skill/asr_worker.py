@@ -37,7 +37,7 @@ class EngineProcess:
         self._phrases = list(phrases) if phrases is not None else None
         self._lock = threading.Lock()
         self._proc = self._start()
-        self.name: str = self._receive()
+        self.name: str = str(self._receive())
 
     def _start(self) -> subprocess.Popen:
         # stderr is the session's own: the child's warnings reach the person as the session's would

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from skill.audio import ASR_RATE
 from skill.errors import UserError
@@ -69,8 +70,8 @@ def check_devices(input_device: str | None = None, output_device: str | None = N
         yield Finding(True, f"{kind} device", f"[{index}] {info['name']} at {rate} Hz{note}")
 
 
-def _find(devices: object, spec: str, channels: str) -> int:
-    matches = [i for i, d in enumerate(devices) if d[channels] > 0 and  # type: ignore[attr-defined]
+def _find(devices: Sequence[Mapping[str, Any]], spec: str, channels: str) -> int:
+    matches = [i for i, d in enumerate(devices) if d[channels] > 0 and
                (spec == str(i) or spec.lower() in d["name"].lower())]
     if not matches:
         raise LookupError(f"no device matches {spec!r}")

@@ -72,7 +72,8 @@ class EventLog:
 
 
 class Inbox(Protocol):
-    clock: Clock
+    @property
+    def clock(self) -> Clock: ...
 
     def next_event(self, deadline: float | None) -> Event | None:
         """The next event before `deadline` (a Tick at the deadline if none); None when nothing can come."""
@@ -256,6 +257,10 @@ class SimulatedSpeaker:
         self._queue.clear()
 
 
+def _hearing(t: float, text: str) -> Callable[[], Event | None]:
+    return lambda: Heard(t, parse(text), text)
+
+
 def simulate(routine: Routine, commands: Iterable[tuple[float, str]] = (),
              speech_seconds: SpeechSeconds | None = None, tempo: float = 1.0,
              start_at: Position | None = None, offer: Position | None = None,
@@ -268,7 +273,7 @@ def simulate(routine: Routine, commands: Iterable[tuple[float, str]] = (),
     log = EventLog(stream)
     speaker = SimulatedSpeaker(inbox, log, speech_seconds or estimate_speech_seconds)
     for t, text in commands:
-        inbox.at(t, lambda t=t, text=text: Heard(t, parse(text), text))
+        inbox.at(t, _hearing(t, text))
     state = run(initial_state(routine, tempo=tempo, start_at=start_at, offer=offer), inbox, speaker, log)
     if not state.ended:
         raise RuntimeError("simulation stopped before the session ended")

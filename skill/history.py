@@ -191,14 +191,15 @@ class History:
 
     def recent(self, limit: int = 10) -> list[SessionRecord]:
         limit = max(0, min(limit, 2**62))
-        rows = self._do(lambda db: db.execute(
+        rows: list[tuple] = self._do(lambda db: db.execute(
             "SELECT id, routine, started_at, ended_at, completed, stretches_done, tempo "
             "FROM sessions ORDER BY started_at DESC LIMIT ?", (limit,)).fetchall(), [])
         return list(_records(rows))
 
     def streak(self, today: date | None = None) -> int:
         """Nights in a row, up to today (or yesterday, if tonight's is still to come), with a completed session."""
-        rows = self._do(lambda db: db.execute("SELECT started_at FROM sessions WHERE completed = 1").fetchall(), [])
+        rows: list[tuple] = self._do(
+            lambda db: db.execute("SELECT started_at FROM sessions WHERE completed = 1").fetchall(), [])
         days = {when.astimezone().date() for (raw,) in rows if (when := _parse_time(raw)) is not None}
         if not days:
             return 0

@@ -13,6 +13,7 @@ import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from skill.errors import UserError
 from skill.paths import REPO_ROOT, data_dir
@@ -58,7 +59,7 @@ READ_TIMEOUT_SECONDS = 60.0
 
 
 def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callable[[int, int], None] | None = None,
-             opener: Callable[..., object] = urllib.request.urlopen, url: str | None = None) -> Path:
+             opener: Callable[..., Any] = urllib.request.urlopen, url: str | None = None) -> Path:
     """Fetch, verify and unpack a model from the manifest (from `url` instead, if given); return where it is."""
     entries = {e["name"]: e for e in manifest().values()}
     if name not in entries:
@@ -74,8 +75,7 @@ def download(name: str = VOSK_MODEL, dest: Path | None = None, progress: Callabl
         archive = Path(tmp) / "model.zip"
         phase = "connecting"
         try:
-            with opener(url, timeout=CONNECT_TIMEOUT_SECONDS) as response, \
-                    archive.open("wb") as out:  # type: ignore[attr-defined]
+            with opener(url, timeout=CONNECT_TIMEOUT_SECONDS) as response, archive.open("wb") as out:
                 phase = "downloading"
                 _set_read_timeout(response, READ_TIMEOUT_SECONDS)
                 total = int(response.headers.get("Content-Length") or 0)

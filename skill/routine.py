@@ -10,7 +10,7 @@ import string
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from skill.errors import UserError
 from skill.paths import BUILTIN_ROUTINES, config_dir
@@ -81,7 +81,7 @@ class _Fields:
             self.fail(path, "must be a table")
         self.table: dict[str, Any] = table
 
-    def fail(self, field: str, message: str) -> None:
+    def fail(self, field: str, message: str) -> NoReturn:
         raise UserError(f"{self.file}: {field}: {message}")
 
     def field(self, key: str) -> str:
@@ -143,7 +143,7 @@ class _Fields:
         if key not in self.table:
             if default is None:
                 self.fail(self.field(key), f"missing (one of: {', '.join(options)})")
-            return default  # type: ignore[return-value]
+            return default
         value = self.table[key]
         if value not in options:
             self.fail(self.field(key), f"must be one of {', '.join(options)}, not {value!r}")
@@ -203,14 +203,14 @@ def _stretch(file: str, i: int, table: Any, seen_ids: set[str]) -> Stretch:
         sides.append(Side(
             side=sf.choice("side", SIDES),
             steps=sf.texts("steps"),
-            hold=side_hold,  # type: ignore[arg-type]
+            hold=side_hold,
             tip=sf.text("tip", required=False) or tip,
             release=sf.text("release", required=False) or release,
         ))
     if not sides:
         if hold is None:
             f.fail(f.field("hold"), "missing (add a [stretches.hold] table with kind and amount)")
-        sides.append(Side(side="", steps=(), hold=hold, tip=tip, release=release))  # type: ignore[arg-type]
+        sides.append(Side(side="", steps=(), hold=hold, tip=tip, release=release))
     if not steps and not any(s.steps for s in sides):
         f.fail(f.field("steps"), "missing (the stretch or its sides need at least one step)")
     return Stretch(id=sid, name=name, start=start, steps=steps, sides=tuple(sides), again=again,  # type: ignore[arg-type]
@@ -240,7 +240,7 @@ def parse_routine(text: str, path: Path) -> Routine:
     if not isinstance(raw, list) or not raw:
         f.fail("stretches", "must be a list of at least one [[stretches]] table")
     seen: set[str] = set()
-    stretches = tuple(_stretch(file, i, s, seen) for i, s in enumerate(raw))  # type: ignore[arg-type]
+    stretches = tuple(_stretch(file, i, s, seen) for i, s in enumerate(raw))
     phrases = data.get("phrases", {})
     _check_phrases(file, phrases)
     assert name is not None

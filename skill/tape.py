@@ -39,7 +39,7 @@ class Tape:
                 arrays[name] = np.concatenate([s for _, s in chunks]) if chunks else np.zeros(0, np.float32)
             arrays["marks"] = np.array([f"{at!r}\t{what}\t{seq}\t{text}" for at, what, seq, text in self._marks])
         tmp = self.path.with_suffix(".part.npz")
-        np.savez_compressed(tmp, **arrays)
+        np.savez_compressed(tmp, allow_pickle=False, **arrays)
         os.replace(tmp, self.path)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from skill.cli.listen_cmds import add_engine_option
 from skill.cli.routine_cmds import add_tempo_option, check_tempo, open_events
@@ -11,6 +12,9 @@ from skill.history import History
 from skill.routine import load_routine
 from skill.session import run_text_session
 from skill.session_lock import one_session
+
+if TYPE_CHECKING:
+    from skill.live_session import AudioOptions
 
 
 def _count(text: str) -> int:
@@ -54,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_doctor)
 
 
-def _audio_options(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _audio_options(args: argparse.Namespace) -> AudioOptions:
     from skill.live_session import AudioOptions
 
     return AudioOptions(input_device=args.input_device, output_device=args.output_device, engine=args.engine,
