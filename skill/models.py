@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from skill.errors import UserError
-from skill.paths import REPO_ROOT, data_dir
+from skill.paths import SHIPPED_MODELS, data_dir
 
-MANIFEST = REPO_ROOT / "models" / "manifest.toml"
+MANIFEST = SHIPPED_MODELS / "manifest.toml"
 VOSK_MODEL = "vosk-model-small-en-us-0.15"
 
 
 def model_dirs() -> list[Path]:
-    """The checkout's models/ first, then the data dir's."""
-    return [REPO_ROOT / "models", data_dir() / "models"]
+    """The checkout's models/ first (in a wheel: only the manifest is there), then the data dir's."""
+    return [SHIPPED_MODELS, data_dir() / "models"]
 
 
 def is_vosk_model(path: Path) -> bool:

@@ -6,8 +6,21 @@ import os
 from pathlib import Path
 
 APP = "bedtime-stretch"
-REPO_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_ROUTINES = REPO_ROOT / "routines"
+_PACKAGE = Path(__file__).resolve().parent
+_CHECKOUT = _PACKAGE.parent
+"""The repository, when running from a checkout (editable install); in a wheel this is site-packages."""
+
+
+def _shipped(inside: str, in_checkout: str) -> Path:
+    """A folder of files that ship with the program: inside the package in a wheel (pyproject maps the
+    checkout's top-level folder there), the top-level folder itself in a checkout."""
+    packaged = _PACKAGE / inside
+    return packaged if packaged.is_dir() else _CHECKOUT / in_checkout
+
+
+BUILTIN_ROUTINES = _shipped("builtin_routines", "routines")
+SHIPPED_MODELS = _shipped("model_manifest", "models")
+"""models/manifest.toml (and, in a checkout, models downloaded into models/)."""
 
 
 def _xdg(var: str, default: str) -> Path:

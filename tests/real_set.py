@@ -14,7 +14,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from skill.paths import REPO_ROOT
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "realspeech-dev"
 FIT_SPEAKERS = frozenset({"fsdd-george", "fsdd-jackson", "fsdd-lucas", "speechbrain-spk1", "cmuarctic-aew",
