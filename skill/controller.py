@@ -13,7 +13,21 @@ from enum import StrEnum
 
 from skill import script
 from skill.commands import Intent
-from skill.effects import Begin, Chime, Cut, Effect, Event, Heard, Log, Say, SpeechDone, Tick, Volume
+from skill.effects import (
+    VOLUME_MAX_DB,
+    VOLUME_MIN_DB,
+    Begin,
+    Chime,
+    Cut,
+    Effect,
+    Event,
+    Heard,
+    Log,
+    Say,
+    SpeechDone,
+    Tick,
+    Volume,
+)
 from skill.pacer import Cue, change_tempo, hold_seconds, schedule
 from skill.phrases import Phrases
 from skill.routine import Routine
@@ -31,8 +45,6 @@ PAUSE_LIMIT_SECONDS = 20 * 60.0
 RESUME_LEAD_SECONDS = 1.5
 """After "resume" in a hold, room for the short reply before the next cue."""
 VOLUME_STEP_DB = 3.0
-VOLUME_MIN_DB, VOLUME_MAX_DB = -15.0, 9.0
-"""The live gain range, relative to the calm target loudness: nothing can blast at night."""
 
 
 class Phase(StrEnum):

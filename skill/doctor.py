@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from skill.audio import ASR_RATE
 from skill.errors import UserError
@@ -35,47 +34,33 @@ def check_portaudio() -> Iterator[Finding]:
 
 
 def check_devices(input_device: str | None = None, output_device: str | None = None) -> Iterator[Finding]:
+    """The microphone and speaker a session would choose (the same lookup it uses), and whether they open
+    at their own rate."""
+    from skill.devices import NoDevice, find_input_device, find_output_device
+
     try:
         import sounddevice as sd
     except OSError:
         return
-    try:
-        devices = sd.query_devices()
-    except sd.PortAudioError as err:
-        yield Finding(False, "audio devices", f"cannot list them: {err}", "check that the sound server is running")
-        return
-    for kind, spec in (("input", input_device), ("output", output_device)):
-        channels = "max_input_channels" if kind == "input" else "max_output_channels"
+    for kind, spec, find in (("input", input_device, find_input_device), ("output", output_device,
+                                                                          find_output_device)):
         try:
-            index = sd.default.device[0 if kind == "input" else 1] if spec is None else _find(devices, spec, channels)
-        except LookupError as err:
-            yield Finding(False, f"{kind} device", str(err), "bedtime-stretch devices lists them; pass part of a name")
+            device = find(spec)
+        except NoDevice as err:
+            yield Finding(False, f"{kind} device", str(err),
+                          f"plug one in, or pass --{kind}-device NAME (bedtime-stretch devices lists them)")
             continue
-        if index is None or index < 0:
-            what = "microphone" if kind == "input" else "speaker"
-            yield Finding(False, f"{kind} device", f"no default {what}",
-                          f"plug one in, or pass --{kind}-device NAME (see bedtime-stretch devices)")
-            continue
-        info = devices[index]
-        rate = int(info["default_samplerate"])
         try:
             if kind == "input":
-                sd.check_input_settings(device=index, channels=1, samplerate=rate)
+                sd.check_input_settings(device=device.index, channels=1, samplerate=device.rate)
             else:
-                sd.check_output_settings(device=index, channels=1, samplerate=rate)
+                sd.check_output_settings(device=device.index, channels=1, samplerate=device.rate)
         except sd.PortAudioError as err:
-            yield Finding(False, f"{kind} device", f"{info['name']}: {err}", "try another device, or another rate")
+            yield Finding(False, f"{kind} device", f"{device.name}: {err}", "try another device, or another rate")
             continue
-        note = "" if kind == "output" or rate % ASR_RATE == 0 or rate >= ASR_RATE else " (low rate)"
-        yield Finding(True, f"{kind} device", f"[{index}] {info['name']} at {rate} Hz{note}")
-
-
-def _find(devices: Sequence[Mapping[str, Any]], spec: str, channels: str) -> int:
-    matches = [i for i, d in enumerate(devices) if d[channels] > 0 and
-               (spec == str(i) or spec.lower() in d["name"].lower())]
-    if not matches:
-        raise LookupError(f"no device matches {spec!r}")
-    return matches[0]
+        low = kind == "input" and device.rate % ASR_RATE != 0 and device.rate < ASR_RATE
+        yield Finding(True, f"{kind} device", f"[{device.index}] {device.name} at {device.rate} Hz"
+                      + (" (low rate)" if low else ""))
 
 
 def check_dirs() -> Iterator[Finding]:

@@ -11,6 +11,9 @@ from skill.commands import Intent
 
 CHIME_SECONDS = 1.6
 """How long the soft chime between stretches lasts, on every speaker (real or simulated)."""
+VOLUME_MIN_DB, VOLUME_MAX_DB = -15.0, 9.0
+"""The live gain range, relative to the calm target loudness, that the controller asks for and every speaker
+keeps to: nothing can blast at night."""
 
 
 # ---- events: into the controller -------------------------------------------------------------------

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from skill.controller import VOLUME_MAX_DB, VOLUME_MIN_DB
+from skill.effects import VOLUME_MAX_DB, VOLUME_MIN_DB
 from skill.pacer import TEMPO_MAX, TEMPO_MIN
 from skill.paths import data_dir
 from skill.set_aside import set_aside

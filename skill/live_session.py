@@ -295,7 +295,7 @@ def serve(routine_name: str | None, voice: str | None, options: AudioOptions, ou
           stop: threading.Event | None = None, sessions: int | None = None) -> None:
     """The bedside service: idle until a wake phrase, run a session, and go back to idle; until `stop` is
     set or a SIGTERM comes."""
-    from skill.cli.speech_cmds import prepare
+    from skill.preparing import prepare
     from skill.routine import load_routine
 
     out = out or sys.stdout

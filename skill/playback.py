@@ -21,13 +21,11 @@ import numpy as np
 
 from skill.audio import SoftNoise, chime, resample
 from skill.devices import Device, NoDevice, find_output_device, sounddevice
-from skill.effects import CHIME_SECONDS, Chime, Say
+from skill.effects import CHIME_SECONDS, VOLUME_MAX_DB, VOLUME_MIN_DB, Chime, Say
 from skill.tts import PhraseCache, rate_for_tempo
 
 log = logging.getLogger(__name__)
 
-GAIN_MIN_DB, GAIN_MAX_DB = -15.0, 9.0
-"""The live gain range: "louder" can never blast."""
 CUT_FADE_SECONDS = 0.005
 END_FADE_SECONDS = 2.5
 BLOCK_SECONDS = 0.005
@@ -61,7 +59,7 @@ class LiveSpeaker:
         self._on_lost = on_lost
         self.device: Device = find_output_device(device)
         self.rate = self.device.rate
-        self._gain_db = float(np.clip(gain_db, GAIN_MIN_DB, GAIN_MAX_DB))
+        self._gain_db = float(np.clip(gain_db, VOLUME_MIN_DB, VOLUME_MAX_DB))
         self._gain_now = 10 ** (self._gain_db / 20)
         self._noise = SoftNoise(self.rate) if noise else None
         self._chime = chime(self.rate, CHIME_SECONDS)
@@ -117,7 +115,7 @@ class LiveSpeaker:
 
     def change_volume(self, step_db: float) -> float:
         with self._lock:
-            self._gain_db = float(np.clip(self._gain_db + step_db, GAIN_MIN_DB, GAIN_MAX_DB))
+            self._gain_db = float(np.clip(self._gain_db + step_db, VOLUME_MIN_DB, VOLUME_MAX_DB))
             return self._gain_db
 
     @property

@@ -116,7 +116,9 @@ def run_scenario(tmp_path: Path) -> tuple[Session, list[dict]]:
 
 def test_a_hands_free_session_obeys_spoken_commands(tmp_path: Path) -> None:
     _, events = run_scenario(tmp_path)
-    assert commands(events) == ["start", "pause", "resume", "stop"]  # each understood the first time
+    # each heard once: a command a person had to repeat is in the list once too, so this checks that nothing
+    # else was taken (first tries are what scripts/bench_session.py counts)
+    assert commands(events) == ["start", "pause", "resume", "stop"]
     assert events[-1]["event"] == "end" and events[-1]["completed"] is False
 
 
@@ -267,6 +269,10 @@ def test_doctor_reports_every_link(capsys: pytest.CaptureFixture[str]) -> None:
 
     code = main(["doctor"])
     out = capsys.readouterr().out
-    for what in ("PortAudio", "input device", "output device", "recognizer", "voice", "phrase cache", "history"):
-        assert f"] {what}:" in out
-    assert code in (0, 1) and (("All good." in out) == (code == 0))
+    for what in ("PortAudio", "input device", "output device", "recognizer", "voice", "history", "session"):
+        assert f"[ok ] {what}:" in out  # the virtual devices, the bundled voice, this run's own history
+    assert "] phrase cache:" in out
+    fixes = out.count("[FIX]")
+    assert code == (1 if fixes else 0) and ("All good." in out) == (fixes == 0)
+    assert main(["doctor", "--input-device", "no such microphone"]) == 1
+    assert "[FIX] input device: --input-device no such microphone: no microphone" in capsys.readouterr().out

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 
 from skill.cli.listen_cmds import add_engine_option
 from skill.cli.routine_cmds import add_tempo_option, check_tempo, open_events
-from skill.cli.speech_cmds import add_voice_option, prepare
+from skill.cli.speech_cmds import add_voice_option
 from skill.history import History
+from skill.preparing import prepare
 from skill.routine import load_routine
 from skill.session import run_text_session
 from skill.session_lock import one_session

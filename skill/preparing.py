@@ -1,0 +1,40 @@
+"""Every phrase a routine can say, rendered into the cache before a session needs it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from skill.errors import UserError
+from skill.routine import load_routine
+from skill.script import spoken_texts
+from skill.tts import PhraseCache, Voice, progress_bar, rate_for_tempo
+
+log = logging.getLogger(__name__)
+
+
+def unwritable(cache: PhraseCache, problem: OSError) -> UserError:
+    return UserError(f"{cache.folder}: cannot store the phrases ({problem.strerror or problem}): make that "
+                     "folder writable, or set XDG_CACHE_HOME to one that is")
+
+
+def prepare(routine_name: str | None, voice_path: str | None, tempo: float = 1.0, quiet: bool = False,
+            strict: bool = False) -> PhraseCache:
+    """Render the routine's missing phrases into the cache. Where the cache cannot be written, a session
+    goes on and speaks each phrase as it comes (with one logged line); `strict` (the `prepare` command)
+    fails instead, before rendering anything."""
+    routine = load_routine(routine_name)
+    cache = PhraseCache(Voice(Path(voice_path) if voice_path else None))
+    texts = spoken_texts(routine)
+    rate = rate_for_tempo(tempo)
+    problem = cache.check_writable()
+    if problem is not None:
+        if strict:
+            raise unwritable(cache, problem)
+        log.warning("cannot store phrases in %s (%s): each is spoken as it comes", cache.folder, problem)
+        return cache
+    missing = [t for t in texts if not cache.has(t, rate)]
+    if missing:
+        progress = None if quiet else progress_bar(f"Preparing {len(missing)} phrases")
+        cache.prepare(missing, rate, progress)
+    return cache
