@@ -225,7 +225,8 @@ class _Step:
         at = self.s.deadline if self.s.deadline is not None else self.s.now
         self.s = replace(self.s, cue=self.s.cue + 1, last_cue_at=at)
         if cue.kind == "end":
-            self.s = replace(self.s, stretches_done=self.s.stretches_done | {self.s.pos.stretch})
+            # the position is done: a later "back" is no longer the undoing of the "next" that led here
+            self.s = replace(self.s, stretches_done=self.s.stretches_done | {self.s.pos.stretch}, came_from=None)
             self.speak_lines(Phase.RELEASE, (script.release_line(self.s.routine, self.s.phrases, self.s.pos),))
             return
         self.log("cue", **cue.log)
@@ -316,9 +317,10 @@ class _Step:
 
     def on_next(self) -> None:
         self.effects.append(Cut())
-        was = self.s.pos
+        was, was_phase = self.s.pos, self.s.phase
         self._next()
-        if self.s.phase in (Phase.INSTRUCT, Phase.HOLD) and self.s.pos != was:
+        moved = self.s.pos != was or (self.s.phase == Phase.OUTRO and was_phase != Phase.OUTRO)
+        if self.s.phase in (Phase.INSTRUCT, Phase.HOLD, Phase.OUTRO) and moved:
             self.s = replace(self.s, came_from=was)
 
     def _next(self) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from skill.controller import STOP_GRACE_SECONDS, VOLUME_MAX_DB, initial_state, step
 from skill.effects import Begin, Heard
 from skill.engine import LogEvent, simulate
-from skill.routine import Routine, load_routine
+from skill.routine import Routine, load_routine, parse_routine
 from skill.script import Position
 
 
@@ -343,3 +344,56 @@ def test_start_ignores_the_offer_and_begins_from_the_top(routine: Routine) -> No
 def test_an_offer_outside_the_routine_is_dropped(routine: Routine) -> None:
     events = simulate(routine, offer=Position(99))
     assert not any(t.startswith("Last time") for t in said(events))
+
+
+# ---- found by the property tests (tests/test_properties.py): the smallest failing examples -----------
+
+ONE_COMFORTABLE = """
+name = "R"
+intro = ["Hello."]
+outro = ["Bye."]
+[[stretches]]
+name = "Bridge"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "breaths", amount = 1 }
+repeat = "comfortable"
+"""
+
+TWO_STRETCHES = """
+name = "R"
+intro = ["Hello."]
+outro = ["Bye."]
+[[stretches]]
+name = "First"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "count", amount = 3 }
+[[stretches]]
+name = "Second"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "count", amount = 3 }
+"""
+
+
+def rounds(events: Sequence[LogEvent]) -> list[tuple[int, int]]:
+    return [(e.data["index"], e.data["repetition"]) for e in of(events, "stretch")]
+
+
+def test_back_after_a_next_into_the_outro_returns_to_the_very_round() -> None:
+    # "next" in round 2 of the last stretch went to the outro; "back" then went to round 1.
+    routine = parse_routine(ONE_COMFORTABLE, Path("r.toml"))
+    events = simulate(routine, [(61.0, "next"), (62.0, "back")])
+    assert rounds(events)[:3] == [(1, 1), (1, 2), (1, 2)]
+
+
+def test_back_in_the_outro_after_an_earlier_next_goes_to_the_last_stretch() -> None:
+    # A "next" into the last stretch was still remembered when that stretch had ended by itself, so
+    # "back" in the outro went to the stretch before it (where the "next" had been heard).
+    routine = parse_routine(TWO_STRETCHES, Path("r.toml"))
+    skipped = simulate(routine, [(30.0, "next")])  # in the first stretch's instructions
+    outro_at = of(skipped, "say", text="Bye.")[0].t
+    events = simulate(routine, [(30.0, "next"), (outro_at + 0.3, "back")])
+    assert rounds(events) == [(1, 1), (2, 1), (2, 1)]
+
