@@ -381,7 +381,8 @@ class _Step:
             return
         self.s = replace(self.s, tempo=tempo)
         self.log("tempo", tempo=tempo)
-        if self.s.phase == Phase.HOLD and self.s.deadline is not None:
+        if self.s.phase == Phase.HOLD and self.s.deadline is not None and not self.s.paused:
+            # (in a pause the deadline is the pause's own limit; "resume" schedules the cue at the new tempo)
             self.schedule_next_cue()
         self.reply(changed)
 

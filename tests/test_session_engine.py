@@ -397,3 +397,18 @@ def test_back_in_the_outro_after_an_earlier_next_goes_to_the_last_stretch() -> N
     events = simulate(routine, [(30.0, "next"), (outro_at + 0.3, "back")])
     assert rounds(events) == [(1, 1), (2, 1), (2, 1)]
 
+
+@pytest.mark.parametrize("words", ["slower", "faster"])
+@pytest.mark.parametrize("how", ["pause", "stop"])
+def test_a_tempo_change_in_a_paused_hold_does_not_end_the_session(words: str, how: str) -> None:
+    # "pause" (or a "stop" being undone by the tempo command) then "slower" in a hold: the tempo change
+    # rescheduled the next count over the pause's own deadline, so the session ended at once as
+    # "paused too long".
+    routine = parse_routine(TWO_STRETCHES, Path("r.toml"))
+    first_count = of(simulate(routine), "cue")[0].t
+    events = simulate(routine, [(first_count + 0.5, how), (first_count + 2, words), (first_count + 30, "resume")])
+    assert not of(events, "state", state="paused_too_long")
+    assert events[-1].data == {"completed": True, "stretches_done": 2}
+    counts = of(events, "cue")
+    assert [e.data["n"] for e in counts] == [1, 2, 3, 1, 2, 3]
+    assert counts[1].t > first_count + 30
