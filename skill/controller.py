@@ -498,17 +498,45 @@ class _Step:
 
 
 def seconds_left(state: State) -> float:
-    """An estimate of the session time still to come, from the current position on."""
-    routine, phrases, tempo = state.routine, state.phrases, state.tempo
-    total = 0.0
+    """An estimate of the session time still to come: what is left of the current position (its lines
+    from the one being said, its hold from the next cue), then every position after it and the outro.
+    Frozen in a pause; longer after "slower", "back" and "repeat"."""
+    routine, phrases, tempo, phase, here = state.routine, state.phrases, state.tempo, state.phase, state.pos
+    if phase == Phase.ENDED:
+        return 0.0
+
+    def said(lines: tuple[Line, ...]) -> float:
+        return sum(script.estimate_speech_seconds(line.text, tempo) + line.pause_after * tempo for line in lines)
+
+    if phase == Phase.OUTRO:
+        return said(state.lines[state.line:])
+    later = said(tuple(Line(t) for t in routine.outro))
     for pos in script.positions(routine):
-        if (pos.stretch, pos.repetition, pos.side) < (state.pos.stretch, state.pos.repetition, state.pos.side):
-            continue
-        side = routine.stretches[pos.stretch].sides[pos.side]
-        lines = (*script.position_lines(routine, phrases, pos), script.release_line(routine, phrases, pos))
-        total += sum(script.estimate_speech_seconds(line.text, tempo) + line.pause_after * tempo for line in lines)
-        total += hold_seconds(side.hold, tempo)
-    return total + sum(script.estimate_speech_seconds(t, tempo) for t in routine.outro)
+        if _order(pos) > _order(here):
+            side = routine.stretches[pos.stretch].sides[pos.side]
+            later += said((*script.position_lines(routine, phrases, pos), script.release_line(routine, phrases, pos)))
+            later += hold_seconds(side.hold, tempo)
+    if phase == Phase.ASK:
+        return later
+    release = said((script.release_line(routine, phrases, here),))
+    if phase == Phase.RELEASE:
+        return said(state.lines[state.line:]) + later
+    hold_left = sum(cue.gap for cue in state.cues[state.cue:]) * tempo
+    if phase == Phase.HOLD:
+        return hold_left + release + later
+    if phase == Phase.INSTRUCT:
+        if not (state.hold_suspended_at is not None and state.cues):  # not "repeat" in the middle of a hold
+            hold_left = hold_seconds(routine.stretches[here.stretch].sides[here.side].hold, tempo)
+        return said(state.lines[state.line:]) + hold_left + release + later
+    # before the routine has begun: all of the first position
+    here_lines = script.position_lines(routine, phrases, here)
+    return said(here_lines) + hold_seconds(routine.stretches[here.stretch].sides[here.side].hold, tempo) \
+        + release + later
+
+
+def _order(pos: Position) -> tuple[int, int, int]:
+    """The order positions come in: stretch, then round, then side."""
+    return pos.stretch, pos.repetition, pos.side
 
 
 def step(state: State, event: Event) -> tuple[State, list[Effect]]:

@@ -412,3 +412,16 @@ def test_a_tempo_change_in_a_paused_hold_does_not_end_the_session(words: str, ho
     counts = of(events, "cue")
     assert [e.data["n"] for e in counts] == [1, 2, 3, 1, 2, 3]
     assert counts[1].t > first_count + 30
+
+
+def test_how_long_counts_down_through_a_long_hold_and_the_outro(routine: Routine, plain: list[LogEvent]) -> None:
+    # The estimate counted every position from its beginning: all through the last side's 20 breaths,
+    # and in the outro too, "how long" said the whole last side was still to come.
+    last_side = of(plain, "stretch")[-1]
+    breaths = [e for e in of(plain, "cue", kind="breath", phase="in") if e.t > last_side.t]
+    outro = of(plain, "state", state="outro")[0].t
+    asked = [breaths[0].t + 0.1, breaths[-1].t + 0.1, outro + 0.1]
+    events = sim(routine, *((t, "how long") for t in asked))
+    answers = [x for x in said(events) if x.startswith("About ")]
+    assert answers[0] in ("About 3 minutes left.", "About 4 minutes left.")
+    assert answers[1:] == ["About a minute left.", "About a minute left."]
