@@ -241,7 +241,8 @@ class _Step:
         at = self.s.deadline if self.s.deadline is not None else self.s.now
         self.s = replace(self.s, cue=self.s.cue + 1, last_cue_at=at)
         if cue.kind == "end":
-            self.s = replace(self.s, stretches_done=self.s.stretches_done | {self.s.pos.stretch})
+            # the position is done: a later "back" is no longer the undoing of the "next" that led here
+            self.s = replace(self.s, stretches_done=self.s.stretches_done | {self.s.pos.stretch}, came_from=None)
             self.speak_lines(Phase.RELEASE, (script.release_line(self.s.routine, self.s.phrases, self.s.pos),))
             return
         self.log("cue", **cue.log)
@@ -332,9 +333,10 @@ class _Step:
 
     def on_next(self) -> None:
         self.effects.append(Cut())
-        was = self.s.pos
+        was, was_phase = self.s.pos, self.s.phase
         self._next()
-        if self.s.phase in (Phase.INSTRUCT, Phase.HOLD) and self.s.pos != was:
+        moved = self.s.pos != was or (self.s.phase == Phase.OUTRO and was_phase != Phase.OUTRO)
+        if self.s.phase in (Phase.INSTRUCT, Phase.HOLD, Phase.OUTRO) and moved:
             self.s = replace(self.s, came_from=was)
 
     def _next(self) -> None:
@@ -395,7 +397,8 @@ class _Step:
             return
         self.s = replace(self.s, tempo=tempo)
         self.log("tempo", tempo=tempo)
-        if self.s.phase == Phase.HOLD and self.s.deadline is not None:
+        if self.s.phase == Phase.HOLD and self.s.deadline is not None and not self.s.paused:
+            # (in a pause the deadline is the pause's own limit; "resume" schedules the cue at the new tempo)
             self.schedule_next_cue()
         self.reply(changed)
 
@@ -511,17 +514,45 @@ class _Step:
 
 
 def seconds_left(state: State) -> float:
-    """An estimate of the session time still to come, from the current position on."""
-    routine, phrases, tempo = state.routine, state.phrases, state.tempo
-    total = 0.0
+    """An estimate of the session time still to come: what is left of the current position (its lines
+    from the one being said, its hold from the next cue), then every position after it and the outro.
+    Frozen in a pause; longer after "slower", "back" and "repeat"."""
+    routine, phrases, tempo, phase, here = state.routine, state.phrases, state.tempo, state.phase, state.pos
+    if phase == Phase.ENDED:
+        return 0.0
+
+    def said(lines: tuple[Line, ...]) -> float:
+        return sum(script.estimate_speech_seconds(line.text, tempo) + line.pause_after * tempo for line in lines)
+
+    if phase == Phase.OUTRO:
+        return said(state.lines[state.line:])
+    later = said(tuple(Line(t) for t in routine.outro))
     for pos in script.positions(routine):
-        if (pos.stretch, pos.repetition, pos.side) < (state.pos.stretch, state.pos.repetition, state.pos.side):
-            continue
-        side = routine.stretches[pos.stretch].sides[pos.side]
-        lines = (*script.position_lines(routine, phrases, pos), script.release_line(routine, phrases, pos))
-        total += sum(script.estimate_speech_seconds(line.text, tempo) + line.pause_after * tempo for line in lines)
-        total += hold_seconds(side.hold, tempo)
-    return total + sum(script.estimate_speech_seconds(t, tempo) for t in routine.outro)
+        if _order(pos) > _order(here):
+            side = routine.stretches[pos.stretch].sides[pos.side]
+            later += said((*script.position_lines(routine, phrases, pos), script.release_line(routine, phrases, pos)))
+            later += hold_seconds(side.hold, tempo)
+    if phase == Phase.ASK:
+        return later
+    release = said((script.release_line(routine, phrases, here),))
+    if phase == Phase.RELEASE:
+        return said(state.lines[state.line:]) + later
+    hold_left = sum(cue.gap for cue in state.cues[state.cue:]) * tempo
+    if phase == Phase.HOLD:
+        return hold_left + release + later
+    if phase == Phase.INSTRUCT:
+        if not (state.hold_suspended_at is not None and state.cues):  # not "repeat" in the middle of a hold
+            hold_left = hold_seconds(routine.stretches[here.stretch].sides[here.side].hold, tempo)
+        return said(state.lines[state.line:]) + hold_left + release + later
+    # before the routine has begun: all of the first position
+    here_lines = script.position_lines(routine, phrases, here)
+    return said(here_lines) + hold_seconds(routine.stretches[here.stretch].sides[here.side].hold, tempo) \
+        + release + later
+
+
+def _order(pos: Position) -> tuple[int, int, int]:
+    """The order positions come in: stretch, then round, then side."""
+    return pos.stretch, pos.repetition, pos.side
 
 
 def step(state: State, event: Event) -> tuple[State, list[Effect]]:

@@ -91,9 +91,9 @@ class _Fields:
         for key in self.table:
             if key not in allowed:
                 known = ", ".join(sorted(allowed))
-                self.fail(self.field(key), f"unknown field (known fields here: {known})")
+                self.fail(self.field(_key_text(key)), f"unknown field (known fields here: {known})")
 
-    def text(self, key: str, required: bool = True) -> str | None:
+    def text(self, key: str, required: bool = True, one_line: bool = False) -> str | None:
         if key not in self.table:
             if required:
                 self.fail(self.field(key), "missing (add a line of text for it)")
@@ -103,6 +103,8 @@ class _Fields:
             self.fail(self.field(key), f"must be text in quotes, not {_type_name(value)}")
         if not value.strip():
             self.fail(self.field(key), "must not be empty")
+        if one_line and not value.strip().isprintable():
+            self.fail(self.field(key), "must be one line, with no line breaks or tabs")
         return value.strip()
 
     def texts(self, key: str, required: bool = False) -> tuple[str, ...]:
@@ -150,6 +152,19 @@ class _Fields:
         return value
 
 
+def _key_text(key: str) -> str:
+    """A key as the message shows it: as written when it is a bare TOML key, else quoted with escapes, so a
+    key with a line break in it cannot break the one-line message."""
+    if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key):
+        return key
+    return '"' + "".join(c if c.isprintable() and c not in '"\\' else _escape(c) for c in key) + '"'
+
+
+def _escape(c: str) -> str:
+    return {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(
+        c, f"\\u{ord(c):04x}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08x}")
+
+
 def _type_name(value: Any) -> str:
     return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
@@ -168,7 +183,7 @@ def _hold(f: _Fields) -> Hold:
 def _stretch(file: str, i: int, table: Any, seen_ids: set[str]) -> Stretch:
     f = _Fields(file, f"stretches[{i}]", table)
     f.check_keys({"id", "name", "start", "steps", "again", "hold", "release", "tip", "repeat", "sides"})
-    name = f.text("name")
+    name = f.text("name", one_line=True)
     assert name is not None
     sid = f.text("id", required=False) or _slug(name)
     if sid in seen_ids:
@@ -227,9 +242,11 @@ def parse_routine(text: str, path: Path) -> Routine:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise UserError(f"{file}: not valid TOML: {err} (check quotes and brackets there)") from None
+    except RecursionError:
+        raise UserError(f"{file}: not valid TOML for a routine: lists or tables nested too deeply") from None
     f = _Fields(file, "", data)
     f.check_keys({"id", "name", "intro", "outro", "repeats", "stretches", "phrases"})
-    name = f.text("name")
+    name = f.text("name", one_line=True)
     rid = f.text("id", required=False) or path.stem
     intro = f.texts("intro", required=True)
     outro = f.texts("outro", required=True)

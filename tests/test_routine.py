@@ -107,6 +107,15 @@ BAD_ROUTINES = {
     "past six hours": (GOOD.replace('kind = "count", amount = 5', 'kind = "seconds", amount = 900') + "repeat = 20\n"
                        + '[[stretches.sides]]\nside = "right"\n[[stretches.sides]]\nside = "left"\n',
                        "stretches[0] (Knee hug): the session would run past 6 hours"),
+    # found by the property tests: each printed a second line, or a traceback
+    "key with a line break": ('"a\\nb" = 1\n' + GOOD, '"a\\nb": unknown field'),
+    "side key with a line break": (GOOD + '[[stretches.sides]]\nside = "left"\n"x\\u2028y" = 1\n',
+                                   'stretches[0].sides[0]."x\\u2028y": unknown field'),
+    "name with a line break": (GOOD.replace('name = "Tiny"', 'name = "Ti\\nny"'), "name: must be one line"),
+    "stretch name with a tab": (GOOD.replace('name = "Knee hug"', 'name = "Knee\\thug"'),
+                                "stretches[0].name: must be one line"),
+    "lists nested too deeply": ("a = " + "[" * 3000 + "]" * 3000 + "\n" + GOOD, "nested too deeply"),
+    "tables nested too deeply": ("a = " + "{b = " * 3000 + "1" + "}" * 3000 + "\n" + GOOD, "nested too deeply"),
 }
 
 
@@ -123,6 +132,15 @@ def test_malformed_routine_gets_exit_2_and_one_line_naming_the_field(
     assert expected in err
     assert "Traceback" not in err
     assert path.read_text() == text  # nothing the user made is changed
+
+
+def test_deeply_nested_toml_through_the_console_entry_point_is_one_line(tmp_path: Path) -> None:
+    # tomllib reads nested lists recursively: RecursionError came out of `check` as a traceback.
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 3000 + "]" * 3000 + "\n")
+    proc = subprocess.run([sys.executable, "-m", "skill", "check", str(deep)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "nested too deeply" in proc.stderr
 
 
 def test_good_small_routine_loads() -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from skill.controller import STOP_GRACE_SECONDS, initial_state, step
 from skill.effects import VOLUME_MAX_DB, Begin, Heard
 from skill.engine import LogEvent, simulate
-from skill.routine import Routine, load_routine
+from skill.routine import Routine, load_routine, parse_routine
 from skill.script import Position
 
 
@@ -339,3 +340,84 @@ def test_start_ignores_the_offer_and_begins_from_the_top(routine: Routine) -> No
 def test_an_offer_outside_the_routine_is_dropped(routine: Routine) -> None:
     events = simulate(routine, offer=Position(99))
     assert not any(t.startswith("Last time") for t in said(events))
+
+
+# ---- found by the property tests (tests/test_properties.py): the smallest failing examples -----------
+
+ONE_COMFORTABLE = """
+name = "R"
+intro = ["Hello."]
+outro = ["Bye."]
+[[stretches]]
+name = "Bridge"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "breaths", amount = 1 }
+repeat = "comfortable"
+"""
+
+TWO_STRETCHES = """
+name = "R"
+intro = ["Hello."]
+outro = ["Bye."]
+[[stretches]]
+name = "First"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "count", amount = 3 }
+[[stretches]]
+name = "Second"
+start = "Lie down."
+steps = ["Lift."]
+hold = { kind = "count", amount = 3 }
+"""
+
+
+def rounds(events: Sequence[LogEvent]) -> list[tuple[int, int]]:
+    return [(e.data["index"], e.data["repetition"]) for e in of(events, "stretch")]
+
+
+def test_back_after_a_next_into_the_outro_returns_to_the_very_round() -> None:
+    # "next" in round 2 of the last stretch went to the outro; "back" then went to round 1.
+    routine = parse_routine(ONE_COMFORTABLE, Path("r.toml"))
+    events = simulate(routine, [(61.0, "next"), (62.0, "back")])
+    assert rounds(events)[:3] == [(1, 1), (1, 2), (1, 2)]
+
+
+def test_back_in_the_outro_after_an_earlier_next_goes_to_the_last_stretch() -> None:
+    # A "next" into the last stretch was still remembered when that stretch had ended by itself, so
+    # "back" in the outro went to the stretch before it (where the "next" had been heard).
+    routine = parse_routine(TWO_STRETCHES, Path("r.toml"))
+    skipped = simulate(routine, [(30.0, "next")])  # in the first stretch's instructions
+    outro_at = of(skipped, "say", text="Bye.")[0].t
+    events = simulate(routine, [(30.0, "next"), (outro_at + 0.3, "back")])
+    assert rounds(events) == [(1, 1), (2, 1), (2, 1)]
+
+
+@pytest.mark.parametrize("words", ["slower", "faster"])
+@pytest.mark.parametrize("how", ["pause", "stop"])
+def test_a_tempo_change_in_a_paused_hold_does_not_end_the_session(words: str, how: str) -> None:
+    # "pause" (or a "stop" being undone by the tempo command) then "slower" in a hold: the tempo change
+    # rescheduled the next count over the pause's own deadline, so the session ended at once as
+    # "paused too long".
+    routine = parse_routine(TWO_STRETCHES, Path("r.toml"))
+    first_count = of(simulate(routine), "cue")[0].t
+    events = simulate(routine, [(first_count + 0.5, how), (first_count + 2, words), (first_count + 30, "resume")])
+    assert not of(events, "state", state="paused_too_long")
+    assert events[-1].data == {"completed": True, "stretches_done": 2}
+    counts = of(events, "cue")
+    assert [e.data["n"] for e in counts] == [1, 2, 3, 1, 2, 3]
+    assert counts[1].t > first_count + 30
+
+
+def test_how_long_counts_down_through_a_long_hold_and_the_outro(routine: Routine, plain: list[LogEvent]) -> None:
+    # The estimate counted every position from its beginning: all through the last side's 20 breaths,
+    # and in the outro too, "how long" said the whole last side was still to come.
+    last_side = of(plain, "stretch")[-1]
+    breaths = [e for e in of(plain, "cue", kind="breath", phase="in") if e.t > last_side.t]
+    outro = of(plain, "state", state="outro")[0].t
+    asked = [breaths[0].t + 0.1, breaths[-1].t + 0.1, outro + 0.1]
+    events = sim(routine, *((t, "how long") for t in asked))
+    answers = [x for x in said(events) if x.startswith("About ")]
+    assert answers[0] in ("About 3 minutes left.", "About 4 minutes left.")
+    assert answers[1:] == ["About a minute left.", "About a minute left."]
