@@ -312,7 +312,7 @@ def load_routine_file(path: str | Path) -> Routine:
             raise UserError(f"{path}: not a regular file (give the path of a routine's .toml file)")
         if info.st_size > MAX_ROUTINE_BYTES:
             raise UserError(f"{path}: {info.st_size} bytes is too big for a routine (at most 1 MB)")
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # (a BOM, as some Windows editors write, is not TOML)
     except FileNotFoundError:
         raise UserError(f"{path}: no such routine file (check the path, or run `bedtime-stretch routines`)") from None
     except (OSError, UnicodeDecodeError) as err:

@@ -220,3 +220,9 @@ def test_a_routine_that_passes_check_runs_every_command(tmp_path: Path, capsys: 
     assert "min at the normal pace" in capsys.readouterr().out
     assert main(["show", str(path)]) == 0
     assert main(["simulate", str(path), "--command", "30:what's next"]) == 0
+
+
+def test_a_routine_saved_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + GOOD.encode())
+    assert load_routine_file(path).name == "Tiny"
