@@ -93,6 +93,7 @@ def test_blocks_are_a_second_each(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the peak memory from Linux's /proc")
 def test_recognize_listens_to_a_long_file_in_bounded_memory(tmp_path: Path) -> None:
     """Ten minutes of quiet with "next" in the middle: it is found at its time, and the process stays
     small (the whole-file path used to peak at about 10 GB for an hour)."""
@@ -108,14 +109,16 @@ def test_recognize_listens_to_a_long_file_in_bounded_memory(tmp_path: Path) -> N
     quiet = (0.001 * np.random.default_rng(1).standard_normal(rate * 60)).astype(np.float32)
     parts = [quiet] * (minutes // 2) + [speech] + [quiet] * (minutes // 2)
     write_wav(long_file, np.concatenate(parts), rate)
-    measured = ("import resource, sys\nfrom skill.cli import main\ncode = main(sys.argv[1:])\n"
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\nsys.exit(code)")
+    # VmHWM is this program's own peak; ru_maxrss would also count the forked test runner's pages
+    measured = ("import sys\nfrom pathlib import Path\nfrom skill.cli import main\ncode = main(sys.argv[1:])\n"
+                "peak = [line.split()[1] for line in Path('/proc/self/status').read_text().splitlines()"
+                " if line.startswith('VmHWM:')]\nprint(peak[0], file=sys.stderr)\nsys.exit(code)")
     done = subprocess.run([sys.executable, "-c", measured, "recognize", "--engine", "pocketsphinx", str(long_file)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024  # this process's own peak, not its siblings'
+    peak_mb = int(done.stderr.strip().splitlines()[-1]) / 1024
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].split("\t")[1] == "next", done.stdout
     at = float(lines[0].split("\t")[2].removeprefix("at "))
     assert 299 < at < 302
-    assert peak_mb < 400, f"{peak_mb:.0f} MB"
+    assert peak_mb < 250, f"{peak_mb:.0f} MB"
