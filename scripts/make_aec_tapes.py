@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
+import ctypes
 import json
 import os
 import subprocess
@@ -100,33 +100,61 @@ def pulse_loopback(*args: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def offset_loopback(offset: float = OFFSET, latency_ms: int = 40) -> Iterator[None]:
-    """Plays the speaker's monitor into the mic `offset` fast: parec | sox | pacat, where sox resamples
-    each second of sound to 1 + offset seconds of samples, so the echo falls behind by `offset` s a second
-    (a speaker's and a microphone's clocks that disagree). C processes joined by pipes cut to one page
-    (128 ms of sound), so a stall cannot leave seconds of sound queued in the path: a loopback in Python,
-    beside the session, underran under load and put half a second of buffering in the path, and default
-    pipes put 1.3-2 s."""
-    raw = ["-t", "raw", "-e", "signed-integer", "-b", "16", "-c", "1"]
-    fmt = ["--rate=16000", "--channels=1", "--format=s16le", f"--latency-msec={latency_ms}"]
-    procs = []
-    stretched_r, stretched_w = os.pipe()
-    heard_r, heard_w = os.pipe()
-    for fd in (stretched_r, heard_r):
-        fcntl.fcntl(fd, 1031, 4096)  # F_SETPIPE_SZ
+def offset_loopback(offset: float = OFFSET) -> Iterator[None]:
+    """Plays the speaker's monitor into the mic `offset` fast, from a child process (`run_offset_loopback`)."""
+    child = subprocess.Popen([sys.executable, __file__, "--offset-loopback", str(offset)])
     try:
-        # the player first, so nothing piles up before it plays
-        procs.append(subprocess.Popen(["pacat", "--playback", "--device=mic_feed", *fmt], stdin=stretched_r))
-        procs.append(subprocess.Popen(["sox", "--buffer", "320", *raw, "-r", str(ASR_RATE), "-", *raw, "-r",
-                                       str(round(ASR_RATE * (1 + offset))), "-"], stdin=heard_r, stdout=stretched_w))
-        procs.append(subprocess.Popen(["parec", "--device=speaker.monitor", *fmt], stdout=heard_w))
-        for fd in (stretched_r, stretched_w, heard_r, heard_w):
-            os.close(fd)
+        time.sleep(0.5)
         yield
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            proc.wait(timeout=5)
+        child.terminate()
+        child.wait(timeout=5)
+
+
+class _SampleSpec(ctypes.Structure):
+    _fields_ = [("format", ctypes.c_int), ("rate", ctypes.c_uint32), ("channels", ctypes.c_uint8)]
+
+
+class _BufferAttr(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in ("maxlength", "tlength", "prebuf", "minreq", "fragsize")]
+
+
+def run_offset_loopback(offset: float, slack: float = 0.4) -> None:
+    """Reads the speaker's monitor 10 ms at a time and writes each second of it as 1 + offset seconds into
+    the mic (soxr), through libpulse-simple: the extra samples pile up in the player's buffer, so the echo
+    falls behind by `offset` s a second (a speaker's and a microphone's clocks that disagree), for
+    `slack` / `offset` seconds. Blocking reads and writes in a process of its own: a loopback in Python
+    callbacks beside the session underran and queued half a second of sound, and parec | sox | pacat queued
+    1.3-2 s in its pipes."""
+    import soxr
+
+    pulse = ctypes.CDLL("libpulse-simple.so.0")
+    pulse.pa_simple_new.restype = ctypes.c_void_p
+    pulse.pa_simple_new.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                                    ctypes.c_char_p, ctypes.POINTER(_SampleSpec), ctypes.c_void_p,
+                                    ctypes.POINTER(_BufferAttr), ctypes.POINTER(ctypes.c_int)]
+    pulse.pa_simple_read.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_int)]
+    pulse.pa_simple_write.argtypes = pulse.pa_simple_read.argtypes
+    spec = _SampleSpec(5, ASR_RATE, 1)  # PA_SAMPLE_FLOAT32LE
+    ms = ASR_RATE * 4 // 1000  # bytes a millisecond
+    err = ctypes.c_int(0)
+    record = pulse.pa_simple_new(None, b"offset-loopback", 2, b"speaker.monitor", b"heard", ctypes.byref(spec), None,
+                                 ctypes.byref(_BufferAttr(200 * ms, 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 10 * ms)),
+                                 ctypes.byref(err))
+    play = pulse.pa_simple_new(None, b"offset-loopback", 1, b"mic_feed", b"played", ctypes.byref(spec), None,
+                               ctypes.byref(_BufferAttr(int((0.05 + slack) * 1000) * ms,
+                                                        int((0.05 + slack) * 1000) * ms, 30 * ms, 10 * ms, 0)),
+                               ctypes.byref(err))
+    if not record or not play:
+        raise SystemExit(f"libpulse-simple: cannot open the streams (error {err.value})")
+    resampler = soxr.ResampleStream(ASR_RATE, ASR_RATE * (1 + offset), 1, dtype="float32")
+    block = np.zeros(ASR_RATE // 100, np.float32)
+    while True:
+        if pulse.pa_simple_read(record, block.ctypes.data, block.nbytes, ctypes.byref(err)) < 0:
+            raise SystemExit(f"libpulse-simple: read failed (error {err.value})")
+        out = np.ascontiguousarray(resampler.resample_chunk(block), np.float32)
+        if len(out) and pulse.pa_simple_write(play, out.ctypes.data, out.nbytes, ctypes.byref(err)) < 0:
+            raise SystemExit(f"libpulse-simple: write failed (error {err.value})")
 
 
 def echo_path(kind: str) -> contextlib.AbstractContextManager[None]:
@@ -301,7 +329,11 @@ def main() -> int:
     ap.add_argument("--only", default=",".join(KINDS), help="comma-separated: " + ", ".join(KINDS))
     ap.add_argument("--dir", type=Path, default=None)
     ap.add_argument("--mix", action="store_true", help="only mix more commands into the tapes made (no devices)")
+    ap.add_argument("--offset-loopback", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.offset_loopback is not None:
+        run_offset_loopback(args.offset_loopback)
+        return 0
     out = args.dir or tape_dir()
     if args.mix:
         for kind in args.only.split(","):
