@@ -6,8 +6,11 @@ over the guide at known moments. One tape per echo path:
   fixed     PulseAudio's loopback with its rate adjustment off (as the tests use): the delay stays put
   adjusting PulseAudio's default loopback (adjust_time=10 s): it re-rates its resampler, and the echo
             delay slides by several ms over a session
-  offset    a loopback in this process that plays the speaker into the mic 0.1 % fast (a speaker's and a
-            microphone's clocks that disagree): the echo delay grows 1 ms a second
+  offset-live  a loopback in a child process that plays the speaker into the mic 0.1 % fast (a speaker's
+            and a microphone's clocks that disagree): the echo delay grows about 1 ms a second, and moves
+            in jumps when the loopback stalls under the session's load
+  offset    the fixed tape as a mic clock 0.1 % fast would have recorded it (`derive_offset`): the same
+            drift, and nothing else moving
 
 The commands: "pause" (the Piper voice) said the moment the guide says "Let's begin." (it runs on into the
 first chime: the hard case, while the canceller is still learning the room), "resume" in the quiet of the
@@ -47,9 +50,10 @@ from tests.vaudio import MicFeed, available  # noqa: E402
 
 SHORT = ROOT / "tests" / "data" / "short-routine.toml"
 REALSPEECH = ROOT.parent / "shared" / "realspeech-dev"
-KINDS = ("fixed", "adjusting", "offset")
+KINDS = ("fixed", "adjusting", "offset-live", "offset")
+LIVE = ("fixed", "adjusting", "offset-live")
 OFFSET = 0.001
-"""The speaker-to-mic rate offset of the "offset" tape."""
+"""The speaker-to-mic rate offset of the "offset" tapes."""
 
 
 def tape_dir() -> Path:
@@ -155,6 +159,31 @@ def run_offset_loopback(offset: float, slack: float = 0.4) -> None:
         out = np.ascontiguousarray(resampler.resample_chunk(block), np.float32)
         if len(out) and pulse.pa_simple_write(play, out.ctypes.data, out.nbytes, ctypes.byref(err)) < 0:
             raise SystemExit(f"libpulse-simple: write failed (error {err.value})")
+
+
+def derive_offset(fixed: Path, out: Path, offset: float = OFFSET) -> dict:
+    """The "fixed" tape as a microphone whose clock runs `offset` fast would have recorded it: its track
+    resampled to 1 + offset times as many samples, delivered in chunks of the same sizes at the times
+    those samples took at the fast rate. Everything the mic heard stretches (the person too, by 0.1 %),
+    and the echo falls behind the reference by `offset` s a second, with nothing else in the path moving:
+    the live loopback ("offset-live") stalls under the session's load and moves the echo in jumps too."""
+    import soxr
+
+    with np.load(fixed) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    mic = soxr.resample(arrays["mic"].astype(np.float32), ASR_RATE, ASR_RATE * (1 + offset)).astype(np.float32)
+    sizes = arrays["mic_len"]
+    chunk = int(np.median(sizes))
+    lengths = np.full(len(mic) // chunk, chunk, np.int64)
+    arrays["mic"] = mic[: int(lengths.sum())]
+    arrays["mic_len"] = lengths
+    delivered = np.cumsum(lengths) / (ASR_RATE * (1 + offset))  # when each chunk's last sample came in
+    arrays["mic_at"] = arrays["mic_at"][0] + delivered - lengths / ASR_RATE
+    np.savez_compressed(out, **arrays)
+    meta = json.loads(fixed.with_suffix(".json").read_text())
+    meta.update(kind="offset", offset=offset, derived_from=fixed.name)
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    return meta
 
 
 def echo_path(kind: str) -> contextlib.AbstractContextManager[None]:
@@ -268,7 +297,7 @@ def make_tape(kind: str, path: Path) -> dict:
         finally:
             if s.proc.poll() is None:
                 s.proc.kill()
-    meta = {"kind": kind, "offset": OFFSET if kind == "offset" else 0.0, "said": said,
+    meta = {"kind": kind, "offset": OFFSET if kind == "offset-live" else 0.0, "said": said,
             "events": s.events()}
     path.with_suffix(".json").write_text(json.dumps(meta, indent=1))
     return meta
@@ -341,14 +370,18 @@ def main() -> int:
             meta = json.loads(mixed.with_suffix(".json").read_text())
             print(f"{mixed}: {len(meta['said'])} commands, {sum(bool(d['over']) for d in meta['said'])} over the guide")
         return 0
-    if not available():
+    if any(kind in LIVE for kind in args.only.split(",")) and not available():
         print('needs the virtual audio devices: eval "$(scripts/virtual-audio start)"', file=sys.stderr)
         return 2
     for kind in args.only.split(","):
         path = out / f"{kind}.npz"
-        meta = make_tape(kind, path)
-        heard = [e["intent"] for e in meta["events"] if e["event"] == "command"]
-        print(f"{path}: said {[d['word'] for d in meta['said']]}, the session heard {heard}")
+        if kind == "offset":
+            derive_offset(out / "fixed.npz", path)
+            print(f"{path}: from fixed.npz, the mic {100 * OFFSET:g} % fast")
+        else:
+            meta = make_tape(kind, path)
+            heard = [e["intent"] for e in meta["events"] if e["event"] == "command"]
+            print(f"{path}: said {[d['word'] for d in meta['said']]}, the session heard {heard}")
         mix_commands(path)
     return 0
 
