@@ -214,10 +214,9 @@ class SafeCanceller:
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         if self._primary is None:
             return self._active.process(mic, ref)
+        _check(mic, ref, self._primary.block)  # the caller's mistake raises; anything after is the library's
         try:
             out = self._primary.process(mic, ref)
-        except ValueError:
-            raise  # the caller's mistake (block sizes), not the library's
         except Exception:
             log.exception("the %s echo canceller failed: using the home-made one", self.name)
             self._give_way()

@@ -85,6 +85,8 @@ def test_adapters_check_block_sizes() -> None:
     with pytest.raises(ValueError):
         WebRtcCanceller().process(np.zeros(100, np.float32), np.zeros(100, np.float32))
     assert WebRtcCanceller().block == FRAME
+    with pytest.raises(ValueError):  # the caller's mistake is not taken for the library failing
+        SafeCanceller(WebRtcCanceller()).process(np.zeros(100, np.float32), np.zeros(100, np.float32))
 
 
 def test_a_missing_library_leaves_the_home_made_canceller(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,6 +96,11 @@ def test_a_missing_library_leaves_the_home_made_canceller(monkeypatch: pytest.Mo
         assert isinstance(open_canceller(name), HomeCanceller)
     monkeypatch.setenv("BEDTIME_STRETCH_AEC", "webrtc")
     assert isinstance(open_canceller(), HomeCanceller)
+    monkeypatch.delenv("BEDTIME_STRETCH_AEC")
+    assert isinstance(open_canceller(), HomeCanceller)  # the default too
+    listener = Listener(Recorder(), SelfHearingFilter(PlaybackTracker(lambda: 0.0)), post=lambda i, t: None,
+                        reference=ReferenceBuffer())
+    assert isinstance(listener._aec, HomeCanceller)
 
 
 def test_a_missing_shared_library_leaves_the_home_made_canceller(monkeypatch: pytest.MonkeyPatch) -> None:
