@@ -232,7 +232,11 @@ def main() -> int:
     rows = []
     for tape in tapes:
         for name in args.cancellers.split(","):
-            r = bench(tape, name, args.engine)
+            try:
+                r = bench(tape, name, args.engine)
+            except (ImportError, OSError) as err:  # the library is not installed here
+                rows.append([tape.stem, f"{name} (cannot load: {err})"] + [""] * (len(head) - 2))
+                continue
             first = "-" if r.first is None else ("yes" if r.first else "no")
             rows.append([tape.stem, name + (" (fell back to home)" if r.fell_back else ""),
                          *[f"{e:.1f}" for e in r.erle], f"{r.overall:.1f}", f"{r.engaged:.1f}", seconds(r.converged),
