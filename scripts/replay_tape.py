@@ -12,20 +12,28 @@ import argparse
 import heapq
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skill.asr import open_recognizer
 from skill.audio import ASR_RATE, AudioChunk
-from skill.listener import Listener, ReferenceBuffer
+from skill.echo_library import Canceller
+from skill.listener import Listener, RecognizerLike, ReferenceBuffer
 from skill.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.tape import load
 
 
-def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0,
-           end: float = float("inf")) -> list[tuple[float, str, str]]:
-    """The commands (session seconds, intent, words) the listener posts when it hears the tape again."""
+def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: float = float("inf"), *,
+           canceller: Canceller | None = None,
+           recognizer: Callable[[RecognizerLike], RecognizerLike] | None = None,
+           ignored: list[tuple[float, str, str]] | None = None) -> list[tuple[float, str, str]]:
+    """The commands (session seconds, intent, words) the listener posts when it hears the tape again.
+
+    `canceller`: the echo canceller to use (default: the listener's own choice); `recognizer` wraps the
+    recognizer (scripts/bench_echo.py sees there what the canceller left); `ignored` gets the commands
+    heard but ignored (session seconds, words, why)."""
     tracks, marks = load(path)
     origin = min([at for at, _ in tracks["mic"][:1]] + [at for at, *_ in marks[:1]])
     now = [origin]
@@ -43,9 +51,14 @@ def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0,
     tracker = PlaybackTracker(clock=clock)
     reference = ReferenceBuffer()
     posted: list[tuple[float, str, str]] = []
-    listener = Listener(open_recognizer(engine, quiet=True), SelfHearingFilter(tracker),
+    asr: RecognizerLike = open_recognizer(engine, quiet=True)
+    if recognizer is not None:
+        asr = recognizer(asr)
+    listener = Listener(asr, SelfHearingFilter(tracker),
                         post=lambda intent, text: posted.append((now[0] - origin, str(intent), text)),
-                        reference=reference, clock=clock)
+                        reference=reference, clock=clock, canceller=canceller,
+                        on_ignored=None if ignored is None else
+                        lambda text, why: ignored.append((now[0] - origin, text, why)))
     # Each item is replayed at the moment the live session had it: audio once its last sample is in.
     queue: list[tuple[float, int, str, object]] = []
     for i, (at, samples) in enumerate(tracks["ref"]):

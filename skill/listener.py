@@ -17,7 +17,8 @@ import numpy as np
 from skill.asr import HANGOVER_SECONDS
 from skill.audio import ASR_RATE, AudioChunk
 from skill.commands import URGENT, Intent
-from skill.echo import EchoCanceller, echo_share, estimate_delay
+from skill.echo import echo_share, estimate_delay
+from skill.echo_library import Canceller, open_canceller
 from skill.self_hearing import SelfHearingFilter
 
 log = logging.getLogger(__name__)
@@ -119,14 +120,16 @@ class Listener:
 
     def __init__(self, recognizer: RecognizerLike, hearing: SelfHearingFilter,
                  post: Callable[[Intent | None, str], None], reference: ReferenceBuffer | None = None,
-                 on_ignored: Callable[[str, str], None] | None = None, clock: Callable[[], float] = time.monotonic):
+                 on_ignored: Callable[[str, str], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 canceller: Canceller | None = None):
         self._recognizer = recognizer
         self._hearing = hearing
         self._post = post
         self._reference = reference
         self._on_ignored = on_ignored
         self._clock = clock
-        self._aec = EchoCanceller()
+        self._aec = canceller if canceller is not None else open_canceller()
+        """The echo canceller: $BEDTIME_STRETCH_AEC's choice, the home-made one when a library cannot load."""
         self._delay: float | None = None
         """Where the canceller's filter starts: the measured echo delay less a margin."""
         self._echo_delay: float | None = None
