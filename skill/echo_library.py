@@ -36,7 +36,9 @@ DEFAULT = "home"
 
 
 class Canceller(Protocol):
-    block: int
+    @property
+    def block(self) -> int:
+        """Samples per process() step (mic and reference come in whole multiples of it)."""
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray: ...
 

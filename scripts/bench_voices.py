@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""Barge-in by voice and by moment: whole sessions on the virtual devices with the speaker looped into the
+microphone, commands said by voices the recognizer was not tuned on, over the guide's speech, over a count
+or breath cue, and in silence. Prints, per voice and moment: heard the first time, heard within 3 tries,
+response latency; and per voice: self-triggered commands (any command nobody said).
+
+Usage: eval "$(scripts/virtual-audio start)"; .venv/bin/python scripts/bench_voices.py [--voices a,b,...]
+Voices: piper-joe (tuned on), espeak-gb-m3 and espeak-us-m7 (held out of tuning), flite-slt, flite-rms
+(never heard), real (felixchen's "back" and "stop", the only real commands in ../shared/realspeech-dev; the
+other words of that session are said by piper-joe and not counted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench_session import Session, cpu_seconds, peak_rss_mb  # noqa: E402
+
+from skill.audio import ASR_RATE, frame_db, read_wav, resample  # noqa: E402
+from tests import real_set  # noqa: E402
+from tests.asr_set import ESPEAK_VOICES, _espeak, spoken  # noqa: E402
+from tests.vaudio import MicFeed  # noqa: E402
+
+SPEECH, CUE, SILENCE = "over speech", "over a cue", "in silence"
+FLITE = {"flite-slt": "slt", "flite-rms": "rms"}
+INTENT = {"what's next": "status", "keep going": "resume", "start": "start"}
+"""The intent a phrase should bring, where it is not the phrase itself."""
+
+Event = dict
+Predicate = Callable[[Event], bool]
+
+
+@dataclass
+class Tally:
+    first: int = 0
+    within3: int = 0
+    said: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+
+def with_speech_end(samples: np.ndarray) -> tuple[np.ndarray, float]:
+    levels = frame_db(samples)
+    last = np.nonzero(levels > levels.max() - 40)[0][-1]
+    return samples.astype(np.float32), (last + 1) * 0.02
+
+
+def flite(text: str, voice: str) -> tuple[np.ndarray, float]:
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", f.name], check=True, capture_output=True)
+        samples, rate = read_wav(f.name)
+    return with_speech_end(resample(samples, rate, ASR_RATE))
+
+
+def real_clips() -> dict[str, list[Path]]:
+    found: dict[str, list[Path]] = {}
+    for clip in real_set.load():
+        if clip.source == "felixchen" and clip.intent in ("back", "stop"):
+            found.setdefault(clip.intent, []).append(clip.path)
+    return found
+
+
+class Voice:
+    def __init__(self, name: str):
+        self.name = name
+        self._real = real_clips() if name == "real" else {}
+        self._used: dict[str, int] = {}
+
+    def counts(self, text: str) -> bool:
+        """Whether this voice says `text` itself (the real voice only has "back" and "stop")."""
+        return self.name != "real" or text in self._real
+
+    def say(self, text: str) -> tuple[np.ndarray, float]:
+        if self.name == "piper-joe" or not self.counts(text):
+            return spoken(text)
+        if self.name in FLITE:
+            return flite(text, FLITE[self.name])
+        if self.name in ESPEAK_VOICES:
+            v, pitch, speed = ESPEAK_VOICES[self.name]
+            return with_speech_end(_espeak(text, v, pitch, speed))
+        clips = self._real[text]
+        i = self._used.get(text, 0)
+        self._used[text] = i + 1
+        samples, rate = read_wav(clips[i % len(clips)])
+        return with_speech_end(resample(samples, rate, ASR_RATE))
+
+
+def plan(voice: str) -> list[tuple[str, str]]:
+    if voice == "real":
+        return [("start", SILENCE), ("back", SPEECH), ("stop", SPEECH), ("keep going", SILENCE), ("back", CUE),
+                ("stop", CUE), ("keep going", SILENCE), ("back", SPEECH), ("stop", SILENCE)]
+    return [("start", SILENCE), ("what's next", SPEECH), ("slower", CUE), ("pause", SPEECH),
+            ("resume", SILENCE), ("repeat", SPEECH), ("faster", CUE), ("next", SPEECH),
+            ("stop", SPEECH), ("keep going", SILENCE), ("louder", CUE), ("stop", SILENCE)]
+
+
+def moment_ready(moment: str) -> Predicate:
+    if moment == SPEECH:
+        return lambda e: e["event"] == "say" and len(e["text"]) > 12
+    if moment == CUE:
+        return lambda e: e["event"] == "cue"
+    return lambda e: True
+
+
+def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -> tuple[int, float, float]:
+    voice = Voice(name)
+    with tempfile.TemporaryDirectory() as tmp:
+        s = Session(Path(tmp) / "events.jsonl")
+        started, cpu0 = time.monotonic(), cpu_seconds(s.proc.pid)
+        s.wait(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=120)
+        time.sleep(1.5)
+        expected: list[str] = []
+        for text, moment in plan(name):
+            intent = INTENT.get(text, text)
+            tally = tallies.setdefault((name, moment), Tally())
+            counted = voice.counts(text)
+            for attempt in range(3):
+                if moment != SILENCE and s.wait(moment_ready(moment), timeout=40) is None:
+                    break
+                if moment == SILENCE:
+                    time.sleep(1.0)
+                audio, speech = voice.say(text)
+                ended = feed.say(audio, speech)
+                got = s.wait(lambda e, i=intent: e["event"] == "command" and e["intent"] == i, timeout=3.5)
+                if got is not None:
+                    expected.append(intent)
+                    if counted:
+                        tally.first += attempt == 0
+                        tally.within3 += 1
+                        tally.latencies.append(got[1] - ended)
+                    break
+            if counted:
+                tally.said += 1
+            if intent == "stop" and moment == SILENCE:
+                break
+        cpu = (cpu_seconds(s.proc.pid) - cpu0) / (time.monotonic() - started)
+        rss = peak_rss_mb(s.proc.pid)
+        s.wait(lambda e: e["event"] == "end", timeout=30)
+        if s.proc.poll() is None:
+            s.proc.terminate()
+        s.proc.wait(timeout=30)
+        heard = [e["intent"] for e in s.events() if e["event"] == "command" and e["intent"] != "none"]
+        extra = list(heard)
+        for intent in expected:
+            if intent in extra:
+                extra.remove(intent)
+        if os.environ.get("BENCH_DEBUG"):
+            print(name, "heard", heard, "expected", expected, file=sys.stderr)
+        return len(extra), cpu, rss
+
+
+def print_rows(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(f"{c:{w}}" for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--voices", default="piper-joe,espeak-gb-m3,espeak-us-m7,flite-slt,flite-rms,real")
+    args = ap.parse_args()
+    loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
+                               "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    tallies: dict[tuple[str, str], Tally] = {}
+    per_voice: dict[str, tuple[int, float, float]] = {}
+    try:
+        with MicFeed() as feed:
+            for name in args.voices.split(","):
+                per_voice[name] = run_voice(name, feed, tallies)
+    finally:
+        subprocess.run(["pactl", "unload-module", loopback], check=True)
+    rows = [("voice", "moment", "first time", "within 3 tries", "latency p50 / p95 (target: >= 95 % first time "
+             "in silence, >= 90 % over speech; p95 < 500 ms)")]
+    for (name, moment), t in tallies.items():
+        if not t.said:
+            continue
+        lat = np.array(t.latencies) * 1000
+        latency = f"{np.percentile(lat, 50):.0f} / {np.percentile(lat, 95):.0f} ms" if len(lat) else "-"
+        rows.append((name, moment, f"{t.first}/{t.said}", f"{t.within3}/{t.said}", latency))
+    print_rows(rows)
+    print()
+    print_rows([("voice", "commands nobody said (target 0)", "session CPU, one core (< 15 %)", "peak RSS")] +
+                [(n, str(extra), f"{100 * cpu:.1f}%", f"{rss:.0f} MB") for n, (extra, cpu, rss) in per_voice.items()])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
