@@ -17,6 +17,7 @@ import numpy as np
 from skill.asr import HANGOVER_SECONDS
 from skill.audio import ASR_RATE, AudioChunk
 from skill.commands import URGENT, Intent
+from skill.drift import DriftingDelay
 from skill.echo import echo_share, estimate_delay
 from skill.echo_library import Canceller, open_canceller
 from skill.self_hearing import SelfHearingFilter
@@ -45,6 +46,10 @@ The guide's echo alone measures 0.95-1; with a person talking over it at its own
 the person 6 dB under it, 0.8."""
 DELAY_CHECK_SECONDS = 0.75
 DELAY_WINDOW_SECONDS = 3.0
+MOVE_MATCH = AGREE_MATCH = 0.3
+"""A delay measured with a weaker match than this neither moves the alignment nor fits the drift (taking
+the 0.15-0.3 matches into the fit, on the 0.1 % offset tape, lowered the echo removed from 3.0 to 1.0 dB
+and let three commands through on another tape)."""
 SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 MAX_LAG_SECONDS = 0.5
@@ -134,6 +139,8 @@ class Listener:
         """Where the canceller's filter starts: the measured echo delay less a margin."""
         self._echo_delay: float | None = None
         """The echo delay last measured."""
+        self._drifting = DriftingDelay()
+        """The echo delay as it moves with the two clocks' drift, between measurements."""
         self._moved_to: float | None = None
         """An unsure delay measurement away from the aligned one, waiting for a second to agree."""
         self._mic_next: float | None = None
@@ -229,13 +236,26 @@ class Listener:
         self._update_delay(start + usable / ASR_RATE)
         if self._delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
             return mic
-        reference = ref.read(start - self._delay, usable)
+        reference = self._drifted_reference(ref, start, usable)
         cleaned = self._aec.process(mic, reference)
         block = self._aec.block
         for i in range(0, usable, block):
             self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
                                     float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
         return cleaned
+
+    def _drifted_reference(self, ref: ReferenceBuffer, start: float, n: int) -> np.ndarray:
+        """The reference for `n` mic samples from `start`, each read at the delay of its own moment: with
+        the clocks drifting, between the block's ends the delay moves by a fraction of a sample."""
+        if not self._drifting.known or self._drifting.drift == 0.0:
+            return ref.read(start - (self._delay or 0.0), n)
+        times = start + np.arange(n) / ASR_RATE
+        wanted = times - (self._drifting.at(start) - ALIGN_MARGIN_SECONDS) \
+            - self._drifting.drift * (times - start)
+        first = float(wanted[0]) - 2 / ASR_RATE
+        raw = ref.read(first, n + 8)
+        positions = (wanted - first) * ASR_RATE
+        return np.interp(positions, np.arange(len(raw)), raw).astype(np.float32)
 
     def _cancelled_db(self, t0: float, t1: float) -> float:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
@@ -299,11 +319,18 @@ class Listener:
             return
         lag, peak, _ = self._echo_lag(mic, start)
         delay = lag / ASR_RATE
+        measured_at = start + len(mic) / ASR_RATE / 2
         log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
-        if peak < 0.3 or not -0.05 <= delay <= MAX_LAG_SECONDS:
+        if peak < AGREE_MATCH or not -0.05 <= delay <= MAX_LAG_SECONDS:
             return
-        if self._echo_delay is not None and abs(delay - self._echo_delay) <= 0.002:
+        expected = self._drifting.at(measured_at) if self._drifting.known else None
+        if expected is not None and abs(delay - expected) <= self._drifting.tolerance(measured_at):
             self._moved_to = None
+            self._drifting.agree(measured_at, delay)
+            self._echo_delay = self._drifting.at(now)
+            self._delay = max(0.0, self._echo_delay - ALIGN_MARGIN_SECONDS)
+            return
+        if peak < MOVE_MATCH:
             return
         if self._echo_delay is not None and peak < SURE_MATCH and \
                 (self._moved_to is None or abs(delay - self._moved_to) > 0.003):
@@ -315,5 +342,6 @@ class Listener:
         # The filter's taps are the room's response from the direct path on; aligned on the new delay, the
         # path moves with it and what the filter learnt stays where it was.
         log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
+        self._drifting.align(measured_at, delay)
         self._echo_delay = delay
         self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
