@@ -306,7 +306,7 @@ def serve(routine_name: str | None, voice: str | None, options: AudioOptions, ou
 
     routine = load_routine(routine_name)
     with _serve_until_signalled(stop) as idle:
-        cache = prepare(routine_name, voice, quiet=True)
+        cache = prepare(routine_name, voice, quiet=True, in_child=True)
         done = 0
         while not stop.is_set() and (sessions is None or done < sessions):
             notice('idle: say "start stretching" or "bedtime stretches"')

@@ -75,7 +75,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         from skill.live_session import run_audio_session
 
-        cache = prepare(args.routine, args.voice, tempo or History().preferences().tempo)
+        cache = prepare(args.routine, args.voice, tempo or History().preferences().tempo, in_child=True)
         run_audio_session(routine, cache, _audio_options(args), tempo=tempo, events=events)
     return 0
 
