@@ -301,7 +301,11 @@ class VoskEngine:
     MIN_WORD_CONFIDENCE = 0.65
 
     def __init__(self, model_path: Path, phrases: Sequence[str]):
-        import vosk
+        try:
+            import vosk
+        except OSError as err:  # its libvosk.so did not load, e.g. no libatomic.so.1 on arm64
+            raise UserError(f"the Vosk library does not load ({err}); run scripts/setup (on arm64 it installs "
+                            "libatomic1), or use --engine pocketsphinx") from None
 
         vosk.SetLogLevel(-1)
         try:

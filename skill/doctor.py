@@ -106,7 +106,7 @@ def check_module(module: str, what: str, fix: str) -> Iterator[Finding]:
     try:
         mod = importlib.import_module(module)
         yield Finding(True, what, getattr(mod, "__version__", "installed"))
-    except ImportError as err:
+    except (ImportError, OSError) as err:  # OSError: the module's own shared library did not load
         yield Finding(False, what, str(err), fix)
 
 
@@ -172,6 +172,7 @@ def check_models() -> Iterator[Finding]:
         yield Finding(True, "recognizer", f"pocketsphinx (built in); {VOSK_MODEL} would be more accurate: "
                       "bedtime-stretch models download")
     yield from check_module("pocketsphinx", "pocketsphinx", "scripts/setup (pip install pocketsphinx)")
+    yield from check_module("vosk", "vosk", "scripts/setup (on arm64 it installs libatomic1, which Vosk needs)")
 
 
 def all_checks(input_device: str | None = None, output_device: str | None = None,
