@@ -17,6 +17,7 @@ FIT_SECONDS = 30.0
 """How far back the measurements of the current alignment are fitted."""
 MIN_SPAN_SECONDS = 4.0
 """Measurements must span this long before a slope is believed."""
+GAP_SECONDS = 3.0
 CORRECTION = 0.25
 """How much of the gap between the line in use and a new fit is closed at each measurement: the delay
 moves smoothly (a jump would move the echo path under the filter's feet)."""
@@ -48,9 +49,11 @@ class DriftingDelay:
 
     def tolerance(self, t: float) -> float:
         """How far a measurement at `t` may lie from the line and still be this alignment: 2 ms, and what
-        clocks drifting at most MAX_DRIFT could add since the last measurement that agreed."""
+        clocks drifting at most MAX_DRIFT could add since the last measurement that agreed, counted for at
+        most GAP_SECONDS (after a long quiet the line itself has carried the drift; a bigger miss then is a
+        jump, a restarted stream, and needs a new alignment, not a steeper slope)."""
         last = self._points[-1][0] if self._points else t
-        return 0.002 + MAX_DRIFT * max(0.0, t - last)
+        return 0.002 + MAX_DRIFT * min(GAP_SECONDS, max(0.0, t - last))
 
     def agree(self, t: float, delay: float) -> None:
         """A measurement close to the line: refit the slope on the recent ones and move the line toward it."""

@@ -83,14 +83,16 @@ def _is_damage(err: sqlite3.Error) -> bool:
 
 
 def _in_range(name: str, raw: str | None, default: float, low: float, high: float) -> float:
-    """A stored number, clamped into its range; dropped (the default) if it is not a number at all."""
+    """A stored number, clamped into its range; dropped (the default) if it is not a number at all, or is
+    zero or negative where the range is positive (a tempo of 0 or -1 is damage, not a pace)."""
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0 < low:
+    nonsense = low > 0 and value <= 0
+    if not math.isfinite(value) or nonsense:
         log.warning("ignoring the stored %s %r: not a usable value (using %g)", name, raw, default)
         return default
     clamped = min(high, max(low, value))

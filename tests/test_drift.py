@@ -37,3 +37,9 @@ def test_a_wild_slope_is_held_to_half_a_percent_and_a_jump_keeps_the_drift() -> 
     assert abs(d.drift) <= MAX_DRIFT
     d.align(20.0, 0.300)  # a restarted stream moves the delay; the clocks drift as before
     assert d.at(20.0) == 0.300 and abs(d.drift) > 0
+
+
+def test_after_a_long_quiet_a_jump_is_not_taken_for_drift() -> None:
+    d = DriftingDelay()
+    d.align(0.0, 0.100)
+    assert d.tolerance(300.0) < 0.02  # five minutes later, 30 ms off is a new alignment
