@@ -122,8 +122,12 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
         s.wait(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=120)
         time.sleep(1.5)
         expected: list[str] = []
+        cpu, rss = 0.0, 0.0
         for text, moment in plan(name):
             intent = INTENT.get(text, text)
+            if intent == "stop" and moment == SILENCE:  # the last: measure while the session still runs
+                cpu = (cpu_seconds(s.proc.pid) - cpu0) / (time.monotonic() - started)
+                rss = peak_rss_mb(s.proc.pid)
             tally = tallies.setdefault((name, moment), Tally())
             counted = voice.counts(text)
             for attempt in range(3):
@@ -145,8 +149,6 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
                 tally.said += 1
             if intent == "stop" and moment == SILENCE:
                 break
-        cpu = (cpu_seconds(s.proc.pid) - cpu0) / (time.monotonic() - started)
-        rss = peak_rss_mb(s.proc.pid)
         s.wait(lambda e: e["event"] == "end", timeout=30)
         if s.proc.poll() is None:
             s.proc.terminate()
