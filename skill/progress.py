@@ -67,12 +67,20 @@ def _read_places(path: Path) -> dict[str, Any]:
         else:
             log.warning("ignoring progress at %s: not a file", path)
         return {}
+    places = _places_in(raw)
+    if places is None:
+        set_aside(path, "not a progress record")
+        return {}
+    return places
+
+
+def _places_in(raw: Any) -> dict[str, Any] | None:
+    """The places in a parsed progress file, either format; None if it is not a progress record."""
     if isinstance(raw, dict) and isinstance(raw.get("places"), dict):
         return raw["places"]
     if isinstance(raw, dict) and "routine" in raw:  # the first format: a single place
         return {str(raw["routine"]): raw}
-    set_aside(path, "not a progress record")
-    return {}
+    return None
 
 
 def _write_places(path: Path, places: dict[str, Any]) -> None:
@@ -178,9 +186,7 @@ def diagnose(path: Path | None = None) -> Health | None:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as err:
         return Health(False, f"{path} cannot be read ({err})", "nothing to do: the next session moves it aside")
-    places = raw.get("places", {}) if isinstance(raw, dict) else {}
-    if isinstance(raw, dict) and "routine" in raw:
-        places = {str(raw["routine"]): raw}
-    if not isinstance(places, dict):
+    places = _places_in(raw)
+    if places is None:
         return Health(False, f"{path} is not a progress record", "nothing to do: the next session moves it aside")
     return Health(True, f"unfinished: {', '.join(sorted(places)) or 'none'} ({path})")
