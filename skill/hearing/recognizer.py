@@ -19,10 +19,11 @@ from typing import ClassVar, Protocol
 import numpy as np
 import soxr
 
+from skill import paths
 from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resample
-from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
-from skill.denoise import reduce_noise
 from skill.errors import UserError
+from skill.hearing.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
+from skill.hearing.denoise import reduce_noise
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,8 @@ MIN_COMMAND_SECONDS = 0.12
 HANGOVER_SECONDS = 0.22
 """Quiet after speech before the utterance is decoded: short, so commands act quickly."""
 PREROLL_SECONDS = 0.25
-REJECTION_FILE = Path(__file__).resolve().parent / "data" / "rejection.json"
-GARBAGE_WORDS_FILE = Path(__file__).resolve().parent / "data" / "garbage_words.txt"
+REJECTION_FILE = paths.PACKAGE_DATA / "rejection.json"
+GARBAGE_WORDS_FILE = paths.PACKAGE_DATA / "garbage_words.txt"
 """Common English words that are not commands (scripts/make_garbage_words.py): the competition a command
 phrase must beat."""
 GARBAGE_BEAM, GARBAGE_WORD_BEAM = 1e-30, 1e-20
@@ -440,7 +441,7 @@ class StreamRecognizer:
 
 
 def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
-    from skill.models import find_vosk_model
+    from skill.hearing.models import find_vosk_model
 
     phrases = list(phrases or all_phrases())
     if engine not in ("auto", "vosk", "pocketsphinx"):

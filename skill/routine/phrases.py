@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import tomllib
 from functools import cache
-from pathlib import Path
 from typing import Any
 
-_DEFAULTS = Path(__file__).parent / "data" / "phrases.toml"
+from skill import paths
+
+_DEFAULTS = paths.PACKAGE_DATA / "phrases.toml"
 
 
 @cache
