@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from skill.cli import main
-from skill.session.controller import STOP_GRACE_SECONDS
+from skill.session.state import STOP_GRACE_SECONDS
 
 
 def read_events(path: Path) -> list[dict]:

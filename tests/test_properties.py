@@ -30,17 +30,10 @@ from skill.routine.definition import HOLD_LIMITS, Routine, parse_routine
 from skill.routine.pacer import TEMPO_MAX
 from skill.routine.phrases import default_phrases
 from skill.routine.script import Position, estimate_speech_seconds, positions
-from skill.session.controller import (
-    PAUSE_LIMIT_SECONDS,
-    STOP_GRACE_SECONDS,
-    Phase,
-    State,
-    initial_state,
-    seconds_left,
-    step,
-)
+from skill.session.controller import step
 from skill.session.effects import Begin, Event, Heard
 from skill.session.loop import MAX_SESSION_SECONDS, EventLog, SimulatedSpeaker, VirtualInbox, carry_out, simulate
+from skill.session.state import PAUSE_LIMIT_SECONDS, STOP_GRACE_SECONDS, Phase, State, initial_state, seconds_left
 
 settings.register_profile("properties", derandomize=True, database=None, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

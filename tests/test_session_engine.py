@@ -9,9 +9,10 @@ import pytest
 
 from skill.routine.definition import Routine, load_routine, parse_routine
 from skill.routine.script import Position
-from skill.session.controller import STOP_GRACE_SECONDS, initial_state, step
+from skill.session.controller import step
 from skill.session.effects import VOLUME_MAX_DB, Begin, Heard
 from skill.session.loop import LogEvent, simulate
+from skill.session.state import STOP_GRACE_SECONDS, initial_state
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from skill.records import progress
 from skill.records.history import History, Preferences
 from skill.routine.definition import Routine
 from skill.routine.script import Position
-from skill.session.controller import State
+from skill.session.state import State
 
 
 @dataclass

@@ -30,9 +30,9 @@ from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.hearing.tape import Tape, from_environment
 from skill.records.bookkeeping import Bookkeeper
 from skill.routine.definition import Routine
-from skill.session.controller import State
 from skill.session.effects import Chime, Say
 from skill.session.loop import LiveInbox
+from skill.session.state import State
 from skill.session.wiring import handling_signals, run_live, run_text_session
 from skill.speaking.speaker import LiveSpeaker
 from skill.speaking.voice import PhraseCache

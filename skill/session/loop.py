@@ -20,7 +20,7 @@ from skill.hearing.commands import Intent, parse
 from skill.routine.definition import Routine
 from skill.routine.script import Position, estimate_speech_seconds
 from skill.session.clock import Clock, RealClock, VirtualClock
-from skill.session.controller import State, initial_state, step
+from skill.session.controller import step
 from skill.session.effects import (
     CHIME_SECONDS,
     Begin,
@@ -36,6 +36,7 @@ from skill.session.effects import (
     Tick,
     Volume,
 )
+from skill.session.state import State, initial_state
 
 SpeechSeconds = Callable[[str, float], float]
 MAX_SESSION_SECONDS = 6 * 3600.0

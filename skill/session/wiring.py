@@ -15,9 +15,9 @@ from typing import IO, TextIO
 from skill.hearing.commands import parse
 from skill.records.bookkeeping import Bookkeeper
 from skill.routine.definition import Routine
-from skill.session.controller import State, initial_state
 from skill.session.effects import Speaker
 from skill.session.loop import EventLog, LiveInbox, LoggedSpeaker, run
+from skill.session.state import State, initial_state
 from skill.speaking.text_speaker import TextSpeaker
 
 
