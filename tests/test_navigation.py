@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from skill.routine.definition import Routine, load_routine, parse_routine
@@ -67,7 +68,7 @@ def test_back_is_the_inverse_of_going_on_except_across_stretches() -> None:
     where it goes to the start of the stretch before (not its last round: the person wants the stretch)."""
     for routine in routines():
         order = positions(routine)
-        for before, here in zip(order, order[1:], strict=False):
+        for before, here in itertools.pairwise(order):
             expected = Position(here.stretch - 1) if here.stretch != before.stretch else before
             assert navigation.previous(routine, here) == expected, (before, here)
         assert navigation.previous(routine, order[0]) is None

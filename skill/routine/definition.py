@@ -9,6 +9,7 @@ import stat
 import string
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -16,15 +17,23 @@ from skill.errors import UserError
 from skill.paths import BUILTIN_ROUTINES, config_dir
 
 DEFAULT_ROUTINE = "bedtime-lower-back"
-HOLD_KINDS = ("count", "breaths", "seconds")
 REPEAT_LIMIT = 20
 """The most rounds of one stretch (and of a "comfortable" one's default): more is a typo, not a routine."""
-HOLD_LIMITS = {"count": 100, "breaths": 100, "seconds": 900}
-"""The longest hold of each kind that makes sense in bed (and keeps a typo from making a 3-hour hold)."""
-PACES = ("slow", "normal")
-SIDES = ("right", "left", "both")
+class HoldKind(StrEnum):
+    COUNT = "count"
+    BREATHS = "breaths"
+    SECONDS = "seconds"
 
-HoldKind = Literal["count", "breaths", "seconds"]
+
+class Pace(StrEnum):
+    """How fast a count goes: "slow" (about 1.5 s a count) or "normal"."""
+    SLOW = "slow"
+    NORMAL = "normal"
+
+
+HOLD_LIMITS = {HoldKind.COUNT: 100, HoldKind.BREATHS: 100, HoldKind.SECONDS: 900}
+"""The longest hold of each kind that makes sense in bed (and keeps a typo from making a 3-hour hold)."""
+SIDES = ("right", "left", "both")
 
 
 @dataclass(frozen=True)
@@ -32,8 +41,8 @@ class Hold:
     kind: HoldKind
     amount: float
     """Counts, breaths or seconds."""
-    pace: str = "slow"
-    """For counts: "slow" (about 1.5 s a count) or "normal"."""
+    pace: Pace = Pace.SLOW
+    """For counts only."""
 
 
 @dataclass(frozen=True)
@@ -172,12 +181,12 @@ def _type_name(value: Any) -> str:
 
 def _hold(f: _Fields) -> Hold:
     f.check_keys({"kind", "amount", "pace"})
-    kind = f.choice("kind", HOLD_KINDS)
-    amount = f.positive("amount", whole=kind != "seconds", limit=HOLD_LIMITS[kind])
-    pace = f.choice("pace", PACES, default="slow")
-    if kind != "count" and "pace" in f.table:
+    kind = HoldKind(f.choice("kind", tuple(HoldKind)))
+    amount = f.positive("amount", whole=kind != HoldKind.SECONDS, limit=HOLD_LIMITS[kind])
+    pace = Pace(f.choice("pace", tuple(Pace), default=Pace.SLOW))
+    if kind != HoldKind.COUNT and "pace" in f.table:
         f.fail(f.field("pace"), "only counts have a pace (remove it, or use kind = \"count\")")
-    return Hold(kind=kind, amount=amount, pace=pace)  # type: ignore[arg-type]
+    return Hold(kind=kind, amount=amount, pace=pace)
 
 
 def _stretch(file: str, i: int, table: Any, seen_ids: set[str]) -> Stretch:

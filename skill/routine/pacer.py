@@ -8,13 +8,14 @@ makes the cadence drift, and a tempo change applies from the next cue.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from skill.hearing.commands import Intent
-from skill.routine.definition import Hold
+from skill.routine.definition import Hold, HoldKind, Pace
 from skill.routine.phrases import Phrases
 
-COUNT_SECONDS = {"slow": 1.5, "normal": 1.1}
+COUNT_SECONDS = {Pace.SLOW: 1.5, Pace.NORMAL: 1.1}
 """Seconds between counts, at tempo 1.0."""
 BREATH_IN_SECONDS = 4.0
 BREATH_OUT_SECONDS = 6.0
@@ -25,12 +26,19 @@ TEMPO_MIN, TEMPO_MAX = 0.5, 2.0
 TEMPO_STEP = {Intent.SLOWER: 1.25, Intent.FASTER: 0.8}
 
 
+class CueKind(StrEnum):
+    COUNT = "count"
+    BREATH = "breath"
+    COUNTDOWN = "countdown"
+    END = "end"
+    """The hold is over; nothing is said."""
+
+
 @dataclass(frozen=True)
 class Cue:
     gap: float
     """Seconds after the previous cue (or the hold's start) at tempo 1.0."""
-    kind: str
-    """count | breath | countdown | end (the hold is over; nothing is said)."""
+    kind: CueKind
     text: str | None
     log: dict[str, Any] = field(default_factory=dict)
     """The cue as the event log shows it, e.g. {"kind": "count", "n": 3}."""
@@ -43,9 +51,9 @@ def change_tempo(tempo: float, intent: Intent) -> float:
 
 
 def schedule(hold: Hold, phrases: Phrases) -> tuple[Cue, ...]:
-    if hold.kind == "count":
+    if hold.kind == HoldKind.COUNT:
         return _counts(int(hold.amount), COUNT_SECONDS[hold.pace], phrases)
-    if hold.kind == "breaths":
+    if hold.kind == HoldKind.BREATHS:
         return _breaths(int(hold.amount), phrases)
     return _seconds(float(hold.amount), phrases)
 
@@ -57,22 +65,22 @@ def hold_seconds(hold: Hold, tempo: float = 1.0) -> float:
 
 def _counts(amount: int, interval: float, phrases: Phrases) -> tuple[Cue, ...]:
     cues = [
-        Cue(LEAD_IN_SECONDS if n == 1 else interval, "count", phrases.number(n), {"kind": "count", "n": n})
+        Cue(LEAD_IN_SECONDS if n == 1 else interval, CueKind.COUNT, phrases.number(n), {"kind": CueKind.COUNT, "n": n})
         for n in range(1, amount + 1)
     ]
-    return (*cues, Cue(interval, "end", None))
+    return (*cues, Cue(interval, CueKind.END, None))
 
 
 def _breaths(amount: int, phrases: Phrases) -> tuple[Cue, ...]:
     cues: list[Cue] = []
     for n in range(1, amount + 1):
         last = n == amount and amount >= 3
-        cues.append(Cue(LEAD_IN_SECONDS if n == 1 else BREATH_OUT_SECONDS, "breath",
+        cues.append(Cue(LEAD_IN_SECONDS if n == 1 else BREATH_OUT_SECONDS, CueKind.BREATH,
                         phrases.say("last_breath" if last else "breathe_in"),
-                        {"kind": "breath", "phase": "in", "n": n}))
-        cues.append(Cue(BREATH_IN_SECONDS, "breath", phrases.say("breathe_out"),
-                        {"kind": "breath", "phase": "out", "n": n}))
-    return (*cues, Cue(BREATH_OUT_SECONDS, "end", None))
+                        {"kind": CueKind.BREATH, "phase": "in", "n": n}))
+        cues.append(Cue(BREATH_IN_SECONDS, CueKind.BREATH, phrases.say("breathe_out"),
+                        {"kind": CueKind.BREATH, "phase": "out", "n": n}))
+    return (*cues, Cue(BREATH_OUT_SECONDS, CueKind.END, None))
 
 
 def _seconds(amount: float, phrases: Phrases) -> tuple[Cue, ...]:
@@ -83,14 +91,16 @@ def _seconds(amount: float, phrases: Phrases) -> tuple[Cue, ...]:
         if amount - remaining >= 5:
             text = phrases.say("seconds_left", words=phrases.number(remaining).lower())
             text = text[:1].upper() + text[1:]
-            marks.append((amount - remaining, Cue(0, "countdown", text, {"kind": "countdown", "remaining": remaining})))
+            log = {"kind": CueKind.COUNTDOWN, "remaining": remaining}
+            marks.append((amount - remaining, Cue(0, CueKind.COUNTDOWN, text, log)))
         remaining -= 10
     countdown = phrases.lines("countdown")
     for r in range(min(len(countdown), int(amount) - 1), 0, -1):
-        marks.append((amount - r, Cue(0, "countdown", countdown[r - 1], {"kind": "countdown", "remaining": r})))
+        log = {"kind": CueKind.COUNTDOWN, "remaining": r}
+        marks.append((amount - r, Cue(0, CueKind.COUNTDOWN, countdown[r - 1], log)))
     cues: list[Cue] = []
     last = 0.0
     for at, cue in marks:
         cues.append(Cue(at - last, cue.kind, cue.text, cue.log))
         last = at
-    return (*cues, Cue(amount - last, "end", None))
+    return (*cues, Cue(amount - last, CueKind.END, None))

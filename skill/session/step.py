@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from skill.routine import script
-from skill.routine.pacer import schedule
+from skill.routine.pacer import CueKind, schedule
 from skill.routine.script import Line, Position
 from skill.session import navigation
 from skill.session.effects import Chime, Cut, Effect, Log, Say
@@ -127,7 +127,7 @@ class Step:
         cue = self.s.cues[self.s.cue]
         at = self.s.deadline if self.s.deadline is not None else self.s.now
         self.s = replace(self.s, cue=self.s.cue + 1, last_cue_at=at)
-        if cue.kind == "end":
+        if cue.kind == CueKind.END:
             # the position is done: a later "back" is no longer the undoing of the "next" that led here
             self.s = replace(self.s, stretches_done=self.s.stretches_done | {self.s.pos.stretch}, came_from=None)
             self.speak_lines(Phase.RELEASE, (script.release_line(self.s.routine, self.s.phrases, self.s.pos),))
