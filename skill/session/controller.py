@@ -9,7 +9,7 @@ Counts and breath prompts are not waited for: they go out on their scheduled tim
 from __future__ import annotations
 
 from skill.session import handlers
-from skill.session.effects import Begin, Effect, Event, Heard, SpeechDone, Tick
+from skill.session.effects import Begin, Effect, Event, Heard, SpeakerBack, SpeakerLost, SpeechDone, Tick
 from skill.session.state import SPEAKING, Phase, State, intro_lines
 from skill.session.step import Step
 
@@ -26,6 +26,10 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
     elif isinstance(event, SpeechDone):
         if s.phase in SPEAKING:
             st.speech_done(event.seq)
+    elif isinstance(event, SpeakerLost):
+        handlers.speaker_lost(st)
+    elif isinstance(event, SpeakerBack):
+        handlers.speaker_back(st)
     elif isinstance(event, Tick) and s.deadline is not None and event.now >= s.deadline:
         _deadline_reached(st)
     return st.s, st.effects

@@ -50,7 +50,21 @@ class Begin:
     now: float
 
 
-Event = Tick | Heard | SpeechDone | Begin
+@dataclass(frozen=True)
+class SpeakerLost:
+    """The output device went away: nothing said now would be heard."""
+
+    now: float
+
+
+@dataclass(frozen=True)
+class SpeakerBack:
+    """The output device is back."""
+
+    now: float
+
+
+Event = Tick | Heard | SpeechDone | Begin | SpeakerLost | SpeakerBack
 
 
 # ---- effects: out of the controller ------------------------------------------------------------------

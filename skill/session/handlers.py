@@ -66,6 +66,23 @@ def heard(st: Step, intent: Intent | None, text: str) -> None:
             pass  # "no" only undoes a "stop"; anywhere else a partner's "no" must change nothing
 
 
+def speaker_lost(st: Step) -> None:
+    """Paused, as if the person had said "pause", but logged as what it is; nothing if already paused."""
+    st.log("device", device="speaker", state="lost")
+    if st.s.phase in (Phase.ENDED, Phase.IDLE) or st.s.paused or st.s.stopping:
+        return
+    _pause(st)
+    st.s = replace(st.s, paused_for_speaker=True)
+
+
+def speaker_back(st: Step) -> None:
+    """Carries on where the speaker's loss paused it; a pause the person asked for stays."""
+    st.log("device", device="speaker", state="back")
+    if st.s.paused_for_speaker:
+        st.s = replace(st.s, paused_for_speaker=False)
+        _resume(st)
+
+
 def _start(st: Step) -> None:
     if st.s.phase in (Phase.INTRO, Phase.WAITING):
         st.effects.append(Cut())
@@ -162,13 +179,14 @@ def _unpause(st: Step) -> None:
     if paused_at is None:
         return
     shift = st.s.now - paused_at
-    st.s = replace(st.s, paused_at=None, last_cue_at=st.s.last_cue_at + shift,
+    st.s = replace(st.s, paused_at=None, paused_for_speaker=False, last_cue_at=st.s.last_cue_at + shift,
                    hold_suspended_at=None if st.s.hold_suspended_at is None else st.s.hold_suspended_at + shift)
     st.log("state", state=st.s.phase.value)
 
 
 def _resume(st: Step) -> None:
     """Carry on from where the pause was: the same line, or the hold's remaining cues."""
+    st.s = replace(st.s, paused_for_speaker=False)
     if not st.s.paused:
         return
     _unpause(st)

@@ -21,7 +21,6 @@ import soxr
 
 from skill.audio import ASR_RATE
 from skill.devices import NoDevice
-from skill.hearing.commands import Intent
 from skill.hearing.listener import Listener, ReferenceBuffer
 from skill.hearing.microphone import Microphone
 from skill.hearing.recognizer import StreamRecognizer
@@ -183,7 +182,7 @@ class LiveSession:
             if self.speaker.inner.lost and not self._device_pause:
                 self._device_pause = True
                 self.notice("The speaker went away: pausing until it is back.")
-                self.inbox.heard(Intent.PAUSE, "(speaker lost)")
+                self.inbox.speaker_lost()
             if self._device_pause:
                 try:
                     self.speaker.inner = self._open_speaker()
@@ -192,7 +191,7 @@ class LiveSession:
                     continue
                 self._device_pause = False
                 self.notice("The speaker is back: carrying on.")
-                self.inbox.heard(Intent.RESUME, "(speaker back)")
+                self.inbox.speaker_back()
 
     def run(self, tempo: float | None, events: IO[str] | None, book: Bookkeeper | None,
             stop: threading.Event | None = None) -> State | None:

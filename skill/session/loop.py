@@ -32,6 +32,8 @@ from skill.session.effects import (
     Log,
     Say,
     Speaker,
+    SpeakerBack,
+    SpeakerLost,
     SpeechDone,
     Tick,
     Volume,
@@ -132,6 +134,12 @@ class LiveInbox:
 
     def speech_done(self, seq: int) -> None:
         self._queue.put(SpeechDone(self.clock.now(), seq))
+
+    def speaker_lost(self) -> None:
+        self._queue.put(SpeakerLost(self.clock.now()))
+
+    def speaker_back(self) -> None:
+        self._queue.put(SpeakerBack(self.clock.now()))
 
     def close(self) -> None:
         """Wake the loop with no event: the session is over (Ctrl-C, SIGTERM)."""

@@ -64,6 +64,8 @@ class State:
     stopping: bool = False
     """A "stop" was heard: silent, ending at `deadline` unless undone."""
     paused_before_stop: bool = False
+    paused_for_speaker: bool = False
+    """The pause is the speaker's going away, not the person's: its return resumes."""
     came_from: Position | None = None
     """Where the last "next" was heard: "back" right after it returns exactly there."""
     tempo: float = 1.0
