@@ -80,6 +80,12 @@ class Timed:
         self.samples += len(mic)
         return out
 
+    def shift(self, samples: float) -> None:
+        self.inner.shift(samples)
+
+    def path_lag(self) -> float | None:
+        return self.inner.path_lag()
+
 
 class Heard:
     """Wraps the recognizer: keeps what the listener handed it (the cancelled microphone, in order)."""

@@ -28,6 +28,12 @@ def estimate_delay(mic: np.ndarray, ref: np.ndarray, max_delay: int) -> tuple[in
     return lag, peak
 
 
+PATH_TRUSTED_RESIDUAL = 0.1
+"""The filter's path is read only while it takes 10 dB or more of the echo away."""
+PATH_PEAK_SHARE = 0.05
+"""...and while its strongest tap holds this share of the path's energy (a room's direct path does)."""
+
+
 class EchoCanceller:
     """Block-wise echo canceller: feed equal-length mic and reference blocks (float32, same rate)."""
 
@@ -48,6 +54,38 @@ class EchoCanceller:
         self._error_power = 0.0
         self._power_floor = 0.0
         self._converged = False
+
+    def _taps(self) -> np.ndarray:
+        """The learnt path as one impulse response (the partitions end to end)."""
+        return np.fft.irfft(self._weights, axis=1)[:, : self.block].reshape(-1)
+
+    def shift(self, samples: float) -> None:
+        """The delay the reference is read at grew by `samples` (negative: shrank): the echo now comes that
+        much sooner after the reference, so the learnt path moves as much earlier (by a fraction of a
+        sample too: at 1 kHz a path one sample off leaves the echo only 8 dB down), and the filter keeps
+        cancelling instead of learning the room again."""
+        if samples == 0.0:
+            return
+        b, taps = self.block, self._taps()
+        n = 2 * len(taps)
+        spectrum = np.fft.rfft(taps, n) * np.exp(2j * np.pi * np.fft.rfftfreq(n) * samples)
+        moved = np.fft.irfft(spectrum, n)[: len(taps)]
+        parts = np.zeros((self.parts, 2 * b))
+        parts[:, :b] = moved.reshape(self.parts, b)
+        self._weights = np.fft.rfft(parts, axis=1)
+
+    def path_lag(self) -> float | None:
+        """Where in the filter the echo's direct path is, in samples (to a fraction of one), while the
+        filter cancels well; None while it is learning or the path has no clear peak."""
+        if not self._converged or self._error_power > PATH_TRUSTED_RESIDUAL * self._mic_power:
+            return None
+        taps = np.abs(self._taps())
+        i = int(np.argmax(taps))
+        if not 0 < i < len(taps) - 1 or taps[i] ** 2 < PATH_PEAK_SHARE * float(np.sum(taps**2)):
+            return None
+        left, mid, right = taps[i - 1], taps[i], taps[i + 1]
+        curve = left - 2 * mid + right
+        return i + (0.5 * (left - right) / curve if curve < 0 else 0.0)
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         """`mic` with the echo of `ref` removed. Lengths must be equal multiples of `block`."""

@@ -42,6 +42,14 @@ class Canceller(Protocol):
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray: ...
 
+    def shift(self, samples: float) -> None:
+        """The delay the listener reads the reference at grew by `samples`: a filter that can, moves with
+        it (the libraries track the delay themselves, and ignore it)."""
+
+    def path_lag(self) -> float | None:
+        """Where the echo's direct path is in the filter, in samples, while it cancels well; None where it
+        cannot tell (a library's filter is hidden)."""
+
 
 def _check(mic: np.ndarray, ref: np.ndarray, block: int) -> None:
     if len(mic) != len(ref) or len(mic) % block:
@@ -67,6 +75,12 @@ class WebRtcCanceller:
         self._apm = AudioProcessor(sample_rate=RATE, num_channels=1, echo_cancellation=True,
                                    noise_suppression=noise_suppression, ns_level=ns_level, stream_delay_ms=0)
 
+    def shift(self, samples: float) -> None:
+        """It finds the delay itself."""
+
+    def path_lag(self) -> float | None:
+        return None
+
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
         mic16, ref16 = _to_int16(mic), _to_int16(ref)
@@ -91,6 +105,12 @@ class LiveKitCanceller:
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=noise_suppression,
                                               high_pass_filter=True)
         self._apm.set_stream_delay_ms(0)
+
+    def shift(self, samples: float) -> None:
+        """It finds the delay itself."""
+
+    def path_lag(self) -> float | None:
+        return None
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
@@ -147,6 +167,12 @@ class SpeexCanceller:
             lib.speex_preprocess_ctl(self._pre, _SPEEX_PREPROCESS_SET_ECHO_STATE, ctypes.c_void_p(self._echo))
             on = ctypes.c_int(1)
             lib.speex_preprocess_ctl(self._pre, _SPEEX_PREPROCESS_SET_DENOISE, ctypes.byref(on))
+
+    def shift(self, samples: float) -> None:
+        """It finds the delay itself."""
+
+    def path_lag(self) -> float | None:
+        return None
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
@@ -212,6 +238,12 @@ class SafeCanceller:
     @property
     def fell_back(self) -> bool:
         return self._primary is None
+
+    def shift(self, samples: float) -> None:
+        self._active.shift(samples)
+
+    def path_lag(self) -> float | None:
+        return self._active.path_lag()
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         if self._primary is None:

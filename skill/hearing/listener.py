@@ -16,7 +16,7 @@ import numpy as np
 
 from skill.audio import ASR_RATE, AudioChunk
 from skill.hearing.commands import URGENT, Intent
-from skill.hearing.drift import DriftingDelay
+from skill.hearing.drift import INTERPOLATION_HALF_WIDTH, DriftingDelay, read_between
 from skill.hearing.echo import echo_share, estimate_delay
 from skill.hearing.echo_library import Canceller, open_canceller
 from skill.hearing.recognizer import HANGOVER_SECONDS
@@ -47,10 +47,29 @@ The guide's echo alone measures 0.95-1; with a person talking over it at its own
 the person 6 dB under it, 0.8."""
 DELAY_CHECK_SECONDS = 0.75
 DELAY_WINDOW_SECONDS = 3.0
+FIRST_WINDOW_SECONDS = 1.0
+"""Until the first alignment a second of speech is enough to measure on: the canceller engages at about
+1.2 s rather than 3 s (echo removed 2-5 s into the session's tapes: 4 dB -> 9-10 dB)."""
 MOVE_MATCH = AGREE_MATCH = 0.3
 """A delay measured with a weaker match than this neither moves the alignment nor fits the drift (taking
 the 0.15-0.3 matches into the fit, on the 0.1 % offset tape, lowered the echo removed from 3.0 to 1.0 dB
 and let three commands through on another tape)."""
+PATH_MAX_MOVE_SECONDS = 0.002
+"""A path that moved more than this between two looks is the filter learning anew, not drift: the line
+carries the drift, and what it misses moves the path a small fraction of this in the 0.75 s between looks."""
+PATH_DEADBAND_SAMPLES = 0.25
+"""A path that moved less than this is left alone: where the peak is read wobbles by about a tenth of a
+sample, and following the wobble cost 3 dB of echo removed on a tape with no drift at all."""
+PATH_DRIFT_GAIN = 0.5
+"""The share of the path's drift rate taken into the line's slope at each look."""
+DRIFT_STEP = 0.0005
+DRIFT_CANDIDATES = tuple(DRIFT_STEP * k for k in (0, 1, -1, 2, -2, 3, -3, 4, -4))
+"""Before the first alignment, the delay is measured as clocks drifting by each of these would have it: at
+0.1 % the echo slides 3 ms within a 3 s window, which smears the match from 0.8 to 0.1-0.2, below any
+trust; measured at the right drift it stays sharp, and the first alignment knows its slope at once. A
+quarter of the step off still blurs it by 0.4 ms: the search ends halfway between the best and its
+neighbours."""
+DRIFT_SEARCH_SECONDS = 6.0
 SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 MAX_LAG_SECONDS = 0.5
@@ -117,6 +136,17 @@ class ReferenceBuffer:
                 out[lo - index: hi - index] = self._ring[np.arange(lo, hi) % self._size]
             return out
 
+    def read_at(self, times: np.ndarray) -> np.ndarray:
+        """What was played at each of the increasing monotonic `times`, between samples too."""
+        with self._lock:
+            origin = self._origin
+        if origin is None:
+            return np.zeros(len(times), dtype=np.float32)
+        positions = (times - origin) * ASR_RATE
+        first = int(np.floor(positions[0])) - INTERPOLATION_HALF_WIDTH - 1
+        raw = self.read(origin + first / ASR_RATE, int(np.ceil(positions[-1])) - first + INTERPOLATION_HALF_WIDTH + 2)
+        return read_between(raw, positions - first)
+
     def sounded_since(self, t: float) -> bool:
         return self._last_sound >= t
 
@@ -144,6 +174,10 @@ class Listener:
         """The echo delay as it moves with the two clocks' drift, between measurements."""
         self._moved_to: float | None = None
         """An unsure delay measurement away from the aligned one, waiting for a second to agree."""
+        self._path_anchor: float | None = None
+        """Where the echo's direct path sits in the canceller's filter (samples), held there by `_follow_path`."""
+        self._path_seen_at = 0.0
+        self._next_drift_search = 0.0
         self._mic_next: float | None = None
         """Where the next microphone sample falls on the clock, continuing the stream."""
         self._pending_mic = np.zeros(0, dtype=np.float32)
@@ -246,18 +280,58 @@ class Listener:
                                     float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
         return cleaned
 
+    def _follow_path(self, now: float) -> bool:
+        """Keep the echo's direct path where it was in the canceller's filter: a path that moves there is
+        the two clocks drifting by more than the line says. The line is moved by what the path moved (and
+        the path moved back with it), and its slope by a share of the rate: a loop that holds the path to a
+        fraction of a sample, which no cross-correlation over seconds of speech can measure. False while
+        the canceller cannot show its path (learning, a library's, or no clear peak)."""
+        lag = self._aec.path_lag() if self._drifting.known else None
+        if lag is None:
+            self._path_anchor = None
+            return False
+        if self._path_anchor is None:
+            self._path_anchor, self._path_seen_at = lag, now
+            return True
+        moved = (lag - self._path_anchor) / ASR_RATE
+        if abs(moved) > PATH_MAX_MOVE_SECONDS:
+            self._path_anchor = None  # not drift: the filter is learning a new path
+            return False
+        if abs(moved) * ASR_RATE < PATH_DEADBAND_SAMPLES:
+            return True
+        was = self._read_delay(now)
+        elapsed = max(now - self._path_seen_at, DELAY_CHECK_SECONDS)
+        self._drifting.nudge(now, moved, PATH_DRIFT_GAIN * moved / elapsed)
+        self._echo_delay = self._drifting.at(now)
+        self._delay = max(0.0, self._echo_delay - ALIGN_MARGIN_SECONDS)
+        self._aec.shift((self._read_delay(now) - was) * ASR_RATE)
+        self._path_seen_at = now
+        return True
+
+    def _search_drift(self, mic: np.ndarray, start: float) -> tuple[float, int, float]:
+        """(match, lag, drift) at the drift that matches best: the coarse candidates, then halfway to
+        their neighbours around the best."""
+        def measured(drift: float) -> tuple[float, int, float]:
+            lag, peak, _ = self._echo_lag(mic, start, drift)
+            return peak, lag, drift
+
+        best = max(measured(d) for d in DRIFT_CANDIDATES)
+        step = DRIFT_STEP / 2
+        return max(best, *(measured(best[2] + d) for d in (-step, step)))
+
+    def _read_delay(self, t: float) -> float:
+        """How far back the reference is read for the mic sample at `t` (what `_drifted_reference` does)."""
+        if not self._drifting.known:
+            return self._delay or 0.0
+        return max(0.0, self._drifting.at(t) - ALIGN_MARGIN_SECONDS)
+
     def _drifted_reference(self, ref: ReferenceBuffer, start: float, n: int) -> np.ndarray:
         """The reference for `n` mic samples from `start`, each read at the delay of its own moment: with
         the clocks drifting, between the block's ends the delay moves by a fraction of a sample."""
-        if not self._drifting.known or self._drifting.drift == 0.0:
-            return ref.read(start - (self._delay or 0.0), n)
+        if not self._drifting.known:
+            return ref.read(start - self._read_delay(start), n)
         times = start + np.arange(n) / ASR_RATE
-        wanted = times - (self._drifting.at(start) - ALIGN_MARGIN_SECONDS) \
-            - self._drifting.drift * (times - start)
-        first = float(wanted[0]) - 2 / ASR_RATE
-        raw = ref.read(first, n + 8)
-        positions = (wanted - first) * ASR_RATE
-        return np.interp(positions, np.arange(len(raw)), raw).astype(np.float32)
+        return ref.read_at(times - self._read_delay(start) - self._drifting.drift * (times - start))
 
     def _cancelled_db(self, t0: float, t1: float) -> float:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
@@ -288,12 +362,19 @@ class Listener:
             lags |= set(range(known - 160, known + 161, 32))
         return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
 
-    def _echo_lag(self, mic: np.ndarray, start: float) -> tuple[int, float, np.ndarray]:
-        """How many samples the echo in `mic` (its first sample at monotonic `start`) lags the reference,
-        how well they match (0..1), and the reference read from MAX_LAG_SECONDS before `start` on."""
+    def _echo_lag(self, mic: np.ndarray, start: float, drift: float = 0.0) -> tuple[int, float, np.ndarray]:
+        """How many samples the echo in `mic` (its first sample at monotonic `start`) lags the reference
+        in the middle of `mic`, how well they match (0..1), and the reference read from MAX_LAG_SECONDS
+        before `start` on, as clocks drifting by `drift` would have it arrive."""
         assert self._reference is not None
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        reference = self._reference.read(start - MAX_LAG_SECONDS, len(mic) + lead)
+        n = len(mic) + lead
+        if drift == 0.0:
+            reference = self._reference.read(start - MAX_LAG_SECONDS, n)
+        else:
+            # each sample read at its own delay, the window's middle at the delay measured
+            offsets = np.arange(n) - drift * (np.arange(n) - (lead + len(mic) / 2))
+            reference = self._reference.read_at(start - MAX_LAG_SECONDS + offsets / ASR_RATE)
         # The mic starts `lead` samples after this reference, and the echo lags by `lag`: the reference
         # leads the mic by lead - lag samples.
         leads_by, peak = estimate_delay(reference, mic, lead)
@@ -312,14 +393,24 @@ class Listener:
         if ref is None or now < self._next_delay_check or not ref.sounded_since(now - DELAY_WINDOW_SECONDS):
             return
         self._next_delay_check = now + DELAY_CHECK_SECONDS
+        following = self._follow_path(now)
         recent = [(at, m) for at, m in self._history if at >= now - DELAY_WINDOW_SECONDS]
         if not recent:
             return
         start = recent[0][0]
         mic = np.concatenate([m for _, m in recent])
-        if len(mic) < (DELAY_WINDOW_SECONDS - 0.5) * ASR_RATE:
+        enough = DELAY_WINDOW_SECONDS - 0.5 if self._drifting.known else FIRST_WINDOW_SECONDS
+        if len(mic) < enough * ASR_RATE:
             return
-        lag, peak, _ = self._echo_lag(mic, start)
+        if self._drifting.known:
+            lag, peak, _ = self._echo_lag(mic, start, self._drifting.drift)
+            drift = self._drifting.drift
+        elif now >= self._next_drift_search:
+            # a dozen measurements: not at every check while no echo is found (headphones have none)
+            self._next_drift_search = now + DRIFT_SEARCH_SECONDS
+            peak, lag, drift = self._search_drift(mic, start)
+        else:
+            (lag, peak, _), drift = self._echo_lag(mic, start), 0.0
         delay = lag / ASR_RATE
         measured_at = start + len(mic) / ASR_RATE / 2
         log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
@@ -328,9 +419,16 @@ class Listener:
         expected = self._drifting.at(measured_at) if self._drifting.known else None
         if expected is not None and abs(delay - expected) <= self._drifting.tolerance(measured_at):
             self._moved_to = None
+            if following:
+                return  # the filter's own path keeps the line finer than this measurement can
+            was = self._read_delay(now)
             self._drifting.agree(measured_at, delay)
             self._echo_delay = self._drifting.at(now)
             self._delay = max(0.0, self._echo_delay - ALIGN_MARGIN_SECONDS)
+            # The line follows the echo as the clocks drift: a correction of it moves where the reference
+            # is read, not the room, so the filter's path moves with it (a new alignment, below, is the
+            # audio stack's delay itself jumping, and the path stays where it was).
+            self._aec.shift((self._read_delay(now) - was) * ASR_RATE)
             return
         if peak < MOVE_MATCH:
             return
@@ -344,6 +442,7 @@ class Listener:
         # The filter's taps are the room's response from the direct path on; aligned on the new delay, the
         # path moves with it and what the filter learnt stays where it was.
         log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
-        self._drifting.align(measured_at, delay)
+        self._path_anchor = None
+        self._drifting.align(measured_at, delay, None if self._drifting.known else drift)
         self._echo_delay = delay
         self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
