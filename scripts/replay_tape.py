@@ -19,8 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skill.audio import ASR_RATE, AudioChunk
 from skill.hearing.echo_library import Canceller
-from skill.hearing.listener import Listener, RecognizerLike, ReferenceBuffer
+from skill.hearing.listener import Listener, RecognizerLike
 from skill.hearing.recognizer import open_recognizer
+from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.hearing.tape import load
 

@@ -14,7 +14,9 @@ import soxr
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.hearing.drift import read_between
 from skill.hearing.echo import EchoCanceller, echo_share, estimate_delay
-from skill.hearing.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
+from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
+from skill.hearing.listener import Listener
+from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
@@ -121,8 +123,9 @@ def test_listener_finds_the_echo_delay_and_cancels_against_the_played_reference(
         chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
         listener.feed(chunk, captured_at=t0 + start / ASR_RATE)
     out = np.concatenate(recorder.audio)
-    assert listener._delay is not None
-    assert abs(listener._delay + ALIGN_MARGIN_SECONDS - room["delay"] / ASR_RATE) < 0.003
+    found = listener.echo_delay
+    assert found is not None and found.delay is not None
+    assert abs(found.delay + ALIGN_MARGIN_SECONDS - room["delay"] / ASR_RATE) < 0.003
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 15
 
@@ -204,4 +207,5 @@ def test_the_listener_follows_clocks_that_drift_apart(room: dict, rate_offset: f
     out = np.concatenate(recorder.audio)
     late = slice(12 * ASR_RATE, 18 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 18
-    assert listener._drifting.drift == pytest.approx(rate_offset, rel=0.05)
+    assert listener.echo_delay is not None
+    assert listener.echo_delay.drifting.drift == pytest.approx(rate_offset, rel=0.05)

@@ -11,6 +11,7 @@ import pytest
 
 from skill.audio import ASR_RATE, AudioChunk
 from skill.hearing.echo import EchoCanceller
+from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
 from skill.hearing.echo_library import (
     FRAME,
     HomeCanceller,
@@ -19,7 +20,8 @@ from skill.hearing.echo_library import (
     WebRtcCanceller,
     open_canceller,
 )
-from skill.hearing.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
+from skill.hearing.listener import Listener
+from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from tests.test_echo import Recorder, db, pytestmark, speak
 
@@ -100,7 +102,7 @@ def test_a_missing_library_leaves_the_home_made_canceller(monkeypatch: pytest.Mo
     assert isinstance(open_canceller(), HomeCanceller)  # the default too
     listener = Listener(Recorder(), SelfHearingFilter(PlaybackTracker(lambda: 0.0)), post=lambda i, t: None,
                         reference=ReferenceBuffer())
-    assert isinstance(listener._aec, HomeCanceller)
+    assert isinstance(listener.canceller, HomeCanceller)
 
 
 def test_a_missing_shared_library_leaves_the_home_made_canceller(monkeypatch: pytest.MonkeyPatch) -> None:

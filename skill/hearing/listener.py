@@ -6,29 +6,21 @@ the self-hearing filter. Runs on the microphone's thread; posts accepted command
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
-import numpy as np
-
 from skill.audio import ASR_RATE, AudioChunk
 from skill.hearing.commands import URGENT, Intent
-from skill.hearing.drift import INTERPOLATION_HALF_WIDTH, DriftingDelay, read_between
-from skill.hearing.echo import echo_share, estimate_delay
-from skill.hearing.echo_library import Canceller, open_canceller
+from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
+from skill.hearing.echo_library import Canceller
+from skill.hearing.echo_removal import EchoRemover
 from skill.hearing.recognizer import HANGOVER_SECONDS
+from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
 from skill.hearing.self_hearing import SelfHearingFilter
 
 log = logging.getLogger(__name__)
 
-REANCHOR_SECONDS = 0.2
-"""The speaker and the microphone are continuous streams whose per-block timestamps jitter by tens of ms
-(PulseAudio's ALSA plugin) and drift apart slowly: the echo delay tracker follows the drift. Only a jump
-this large (a stream restarted, a real gap) moves a stream's place on the clock."""
-ALIGN_MARGIN_SECONDS = 0.03
 BARGE_IN_COVERAGE = 0.9
 """While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
 though the echo's remains make the recognizer unsure. Not lower: echo remains of the guide's own sentences
@@ -45,35 +37,6 @@ ECHO_SHARE_MAX = 0.8
 """An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
 The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
 the person 6 dB under it, 0.8."""
-DELAY_CHECK_SECONDS = 0.75
-DELAY_WINDOW_SECONDS = 3.0
-FIRST_WINDOW_SECONDS = 1.0
-"""Until the first alignment a second of speech is enough to measure on: the canceller engages at about
-1.2 s rather than 3 s (echo removed 2-5 s into the session's tapes: 4 dB -> 9-10 dB)."""
-MOVE_MATCH = AGREE_MATCH = 0.3
-"""A delay measured with a weaker match than this neither moves the alignment nor fits the drift (taking
-the 0.15-0.3 matches into the fit, on the 0.1 % offset tape, lowered the echo removed from 3.0 to 1.0 dB
-and let three commands through on another tape)."""
-PATH_MAX_MOVE_SECONDS = 0.002
-"""A path that moved more than this between two looks is the filter learning anew, not drift: the line
-carries the drift, and what it misses moves the path a small fraction of this in the 0.75 s between looks."""
-PATH_DEADBAND_SAMPLES = 0.25
-"""A path that moved less than this is left alone: where the peak is read wobbles by about a tenth of a
-sample, and following the wobble cost 3 dB of echo removed on a tape with no drift at all."""
-PATH_DRIFT_GAIN = 0.5
-"""The share of the path's drift rate taken into the line's slope at each look."""
-DRIFT_STEP = 0.0005
-DRIFT_CANDIDATES = tuple(DRIFT_STEP * k for k in (0, 1, -1, 2, -2, 3, -3, 4, -4))
-"""Before the first alignment, the delay is measured as clocks drifting by each of these would have it: at
-0.1 % the echo slides 3 ms within a 3 s window, which smears the match from 0.8 to 0.1-0.2, below any
-trust; measured at the right drift it stays sharp, and the first alignment knows its slope at once. A
-quarter of the step off still blurs it by 0.4 ms: the search ends halfway between the best and its
-neighbours."""
-DRIFT_SEARCH_SECONDS = 6.0
-SURE_MATCH = 0.8
-"""A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
-MAX_LAG_SECONDS = 0.5
-"""How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 ECHO_DOMINANT_DB = 8.0
 """While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
 own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
@@ -92,65 +55,6 @@ class RecognizerLike(Protocol):
     def feed(self, chunk: AudioChunk) -> list: ...
 
 
-class ReferenceBuffer:
-    """What the speaker played, at 16 kHz, on the monotonic clock: the echo canceller's reference."""
-
-    def __init__(self, seconds: float = 20.0):
-        self._size = int(seconds * ASR_RATE)
-        self._ring = np.zeros(self._size, dtype=np.float32)
-        self._origin: float | None = None  # monotonic time of sample index 0
-        self._written = 0  # samples written since origin
-        self._last_sound = -1e9
-        self._lock = threading.Lock()
-
-    def write(self, samples: np.ndarray, at: float) -> None:
-        """`samples` (16 kHz mono) started playing at monotonic time `at`."""
-        with self._lock:
-            if self._origin is None:
-                self._origin = at
-            index = round((at - self._origin) * ASR_RATE)
-            # Blocks arrive back to back. Keep the signal continuous (following each block's jittery
-            # timestamp would garble the canceller's reference) and only re-anchor on the clock when it is
-            # really elsewhere (a restarted stream).
-            if abs(index - self._written) < int(REANCHOR_SECONDS * ASR_RATE) or index < self._written:
-                index = self._written
-            n = len(samples)
-            if index > self._written:  # a gap: silence there, so stale audio is never read back
-                gap = np.arange(max(self._written, index - self._size), index) % self._size
-                self._ring[gap] = 0.0
-            keep = min(n, self._size)
-            self._ring[np.arange(index + n - keep, index + n) % self._size] = samples[n - keep:]
-            self._written = max(self._written, index + n)
-            if np.max(np.abs(samples), initial=0.0) > 1e-3:
-                self._last_sound = at + len(samples) / ASR_RATE
-
-    def read(self, at: float, n: int) -> np.ndarray:
-        """`n` samples played from monotonic time `at` on (silence where nothing was)."""
-        with self._lock:
-            out = np.zeros(n, dtype=np.float32)
-            if self._origin is None:
-                return out
-            index = round((at - self._origin) * ASR_RATE)
-            lo, hi = max(index, self._written - self._size, 0), min(index + n, self._written)
-            if hi > lo:
-                out[lo - index: hi - index] = self._ring[np.arange(lo, hi) % self._size]
-            return out
-
-    def read_at(self, times: np.ndarray) -> np.ndarray:
-        """What was played at each of the increasing monotonic `times`, between samples too."""
-        with self._lock:
-            origin = self._origin
-        if origin is None:
-            return np.zeros(len(times), dtype=np.float32)
-        positions = (times - origin) * ASR_RATE
-        first = int(np.floor(positions[0])) - INTERPOLATION_HALF_WIDTH - 1
-        raw = self.read(origin + first / ASR_RATE, int(np.ceil(positions[-1])) - first + INTERPOLATION_HALF_WIDTH + 2)
-        return read_between(raw, positions - first)
-
-    def sounded_since(self, t: float) -> bool:
-        return self._last_sound >= t
-
-
 class Listener:
     """Feed it microphone chunks; it posts `(intent, text)` for each command the person said."""
 
@@ -164,30 +68,20 @@ class Listener:
         self._reference = reference
         self._on_ignored = on_ignored
         self._clock = clock
-        self._aec = canceller if canceller is not None else open_canceller()
-        """The echo canceller: $BEDTIME_STRETCH_AEC's choice, the home-made one when a library cannot load."""
-        self._delay: float | None = None
-        """Where the canceller's filter starts: the measured echo delay less a margin."""
-        self._echo_delay: float | None = None
-        """The echo delay last measured."""
-        self._drifting = DriftingDelay()
-        """The echo delay as it moves with the two clocks' drift, between measurements."""
-        self._moved_to: float | None = None
-        """An unsure delay measurement away from the aligned one, waiting for a second to agree."""
-        self._path_anchor: float | None = None
-        """Where the echo's direct path sits in the canceller's filter (samples), held there by `_follow_path`."""
-        self._path_seen_at = 0.0
-        self._next_drift_search = 0.0
+        self._echo = EchoRemover(reference, canceller) if reference is not None else None
+        """Takes the guide's voice out of the microphone (none without a reference: a text session)."""
         self._mic_next: float | None = None
         """Where the next microphone sample falls on the clock, continuing the stream."""
-        self._pending_mic = np.zeros(0, dtype=np.float32)
-        self._pending_at = 0.0
-        self._history: list[tuple[float, np.ndarray]] = []
-        self._next_delay_check = 0.0
         self._stream_to_monotonic = 0.0
         """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
-        self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
-        """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
+
+    @property
+    def echo_delay(self) -> EchoDelay | None:
+        return self._echo.delay if self._echo is not None else None
+
+    @property
+    def canceller(self) -> Canceller | None:
+        return self._echo.canceller if self._echo is not None else None
 
     def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
@@ -198,7 +92,7 @@ class Listener:
         self._mic_next = at + chunk.seconds
         self._stream_to_monotonic = at - chunk.timestamp
         samples = chunk.samples()
-        cleaned = self._cancel_echo(samples, at)
+        cleaned = self._echo.cancel(samples, at) if self._echo is not None else samples
         if cleaned is None:
             return
         for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
@@ -217,9 +111,10 @@ class Listener:
         # where the words were (the recognizer may decide well after them when echo residue followed)
         window = (rec.start + self._stream_to_monotonic, rec.end + self._stream_to_monotonic)
         over_guide = bool(self._hearing.tracker.playing_between(*window))
-        cancelled = self._cancelled_db(*window) if over_guide else 0.0
+        echo = self._echo
+        cancelled = echo.cancelled_db(*window) if echo is not None and over_guide else 0.0
         echoing = self._reference is not None and self._reference.sounded_since(window[0] - MAX_LAG_SECONDS)
-        share = self._echo_share(*window) if echoing else 0.0
+        share = echo.echo_share(*window) if echo is not None and echoing else 0.0
         log.debug("judging %r (%s): over the guide %s, %.0f dB cancelled, echo share %.2f", rec.text,
                   intent or f"candidate {candidate}", over_guide, cancelled, share)
         if share > ECHO_SHARE_MAX:
@@ -253,196 +148,3 @@ class Listener:
             if self._on_ignored is not None:
                 self._on_ignored(rec.text, "guide talking")
 
-    def _cancel_echo(self, samples: np.ndarray, at: float) -> np.ndarray | None:
-        """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
-        ref = self._reference
-        if ref is None:
-            return samples
-        if not len(self._pending_mic):
-            self._pending_at = at
-        self._pending_mic = np.concatenate([self._pending_mic, samples])
-        block = self._aec.block
-        usable = (len(self._pending_mic) // block) * block
-        if usable == 0:
-            return None
-        mic, start = self._pending_mic[:usable], self._pending_at
-        self._pending_mic = self._pending_mic[usable:]
-        self._pending_at = start + usable / ASR_RATE
-        self._remember(start, mic)
-        self._update_delay(start + usable / ASR_RATE)
-        if self._delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
-            return mic
-        reference = self._drifted_reference(ref, start, usable)
-        cleaned = self._aec.process(mic, reference)
-        block = self._aec.block
-        for i in range(0, usable, block):
-            self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
-                                    float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
-        return cleaned
-
-    def _follow_path(self, now: float) -> bool:
-        """Keep the echo's direct path where it was in the canceller's filter: a path that moves there is
-        the two clocks drifting by more than the line says. The line is moved by what the path moved (and
-        the path moved back with it), and its slope by a share of the rate: a loop that holds the path to a
-        fraction of a sample, which no cross-correlation over seconds of speech can measure. False while
-        the canceller cannot show its path (learning, a library's, or no clear peak)."""
-        lag = self._aec.path_lag() if self._drifting.known else None
-        if lag is None:
-            self._path_anchor = None
-            return False
-        if self._path_anchor is None:
-            self._path_anchor, self._path_seen_at = lag, now
-            return True
-        moved = (lag - self._path_anchor) / ASR_RATE
-        if abs(moved) > PATH_MAX_MOVE_SECONDS:
-            self._path_anchor = None  # not drift: the filter is learning a new path
-            return False
-        if abs(moved) * ASR_RATE < PATH_DEADBAND_SAMPLES:
-            return True
-        was = self._read_delay(now)
-        elapsed = max(now - self._path_seen_at, DELAY_CHECK_SECONDS)
-        self._drifting.nudge(now, moved, PATH_DRIFT_GAIN * moved / elapsed)
-        self._echo_delay = self._drifting.at(now)
-        self._delay = max(0.0, self._echo_delay - ALIGN_MARGIN_SECONDS)
-        self._aec.shift((self._read_delay(now) - was) * ASR_RATE)
-        self._path_seen_at = now
-        return True
-
-    def _search_drift(self, mic: np.ndarray, start: float) -> tuple[float, int, float]:
-        """(match, lag, drift) at the drift that matches best: the coarse candidates, then halfway to
-        their neighbours around the best."""
-        def measured(drift: float) -> tuple[float, int, float]:
-            lag, peak, _ = self._echo_lag(mic, start, drift)
-            return peak, lag, drift
-
-        best = max(measured(d) for d in DRIFT_CANDIDATES)
-        step = DRIFT_STEP / 2
-        return max(best, *(measured(best[2] + d) for d in (-step, step)))
-
-    def _read_delay(self, t: float) -> float:
-        """How far back the reference is read for the mic sample at `t` (what `_drifted_reference` does)."""
-        if not self._drifting.known:
-            return self._delay or 0.0
-        return max(0.0, self._drifting.at(t) - ALIGN_MARGIN_SECONDS)
-
-    def _drifted_reference(self, ref: ReferenceBuffer, start: float, n: int) -> np.ndarray:
-        """The reference for `n` mic samples from `start`, each read at the delay of its own moment: with
-        the clocks drifting, between the block's ends the delay moves by a fraction of a sample."""
-        if not self._drifting.known:
-            return ref.read(start - self._read_delay(start), n)
-        times = start + np.arange(n) / ASR_RATE
-        return ref.read_at(times - self._read_delay(start) - self._drifting.drift * (times - start))
-
-    def _cancelled_db(self, t0: float, t1: float) -> float:
-        """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
-        kept = [(m, c) for at, m, c in self._cancelled if t0 <= at <= t1]
-        if not kept:
-            return 0.0
-        return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))
-
-    def _echo_share(self, t0: float, t1: float) -> float:
-        """How much of what the mic heard between monotonic times t0 and t1 the guide's voice explains.
-
-        Found on the raw microphone against the reference, at the lag this stretch itself shows (and near
-        the measured echo delay): it holds while the canceller is still learning or the delay has moved."""
-        if self._reference is None or not self._history:
-            return 0.0
-        start = self._history[0][0]
-        heard = np.concatenate([m for _, m in self._history])
-        lo, hi = max(0, round((t0 - start) * ASR_RATE)), min(len(heard), round((t1 - start) * ASR_RATE))
-        n = hi - lo
-        if n < ASR_RATE // 10:
-            return 0.0
-        mic = heard[lo:hi]
-        shown, _, reference = self._echo_lag(mic, start + lo / ASR_RATE)
-        lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        lags = {shown}
-        if self._echo_delay is not None:
-            known = round(self._echo_delay * ASR_RATE)
-            lags |= set(range(known - 160, known + 161, 32))
-        return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
-
-    def _echo_lag(self, mic: np.ndarray, start: float, drift: float = 0.0) -> tuple[int, float, np.ndarray]:
-        """How many samples the echo in `mic` (its first sample at monotonic `start`) lags the reference
-        in the middle of `mic`, how well they match (0..1), and the reference read from MAX_LAG_SECONDS
-        before `start` on, as clocks drifting by `drift` would have it arrive."""
-        assert self._reference is not None
-        lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        n = len(mic) + lead
-        if drift == 0.0:
-            reference = self._reference.read(start - MAX_LAG_SECONDS, n)
-        else:
-            # each sample read at its own delay, the window's middle at the delay measured
-            offsets = np.arange(n) - drift * (np.arange(n) - (lead + len(mic) / 2))
-            reference = self._reference.read_at(start - MAX_LAG_SECONDS + offsets / ASR_RATE)
-        # The mic starts `lead` samples after this reference, and the echo lags by `lag`: the reference
-        # leads the mic by lead - lag samples.
-        leads_by, peak = estimate_delay(reference, mic, lead)
-        return lead - leads_by, peak, reference
-
-    def _remember(self, start: float, mic: np.ndarray) -> None:
-        self._history.append((start, mic))
-        while self._history and start - self._history[0][0] > 6.0:
-            self._history.pop(0)
-
-    def _update_delay(self, now: float) -> None:
-        """Every second or so of guide speech, re-measure how far the echo lags the reference, and keep the
-        canceller aligned with it: audio stacks move that lag by tens of ms within a session (an underrun,
-        a stream restarted), and an echo that arrives before the filter's span is not cancelled at all."""
-        ref = self._reference
-        if ref is None or now < self._next_delay_check or not ref.sounded_since(now - DELAY_WINDOW_SECONDS):
-            return
-        self._next_delay_check = now + DELAY_CHECK_SECONDS
-        following = self._follow_path(now)
-        recent = [(at, m) for at, m in self._history if at >= now - DELAY_WINDOW_SECONDS]
-        if not recent:
-            return
-        start = recent[0][0]
-        mic = np.concatenate([m for _, m in recent])
-        enough = DELAY_WINDOW_SECONDS - 0.5 if self._drifting.known else FIRST_WINDOW_SECONDS
-        if len(mic) < enough * ASR_RATE:
-            return
-        if self._drifting.known:
-            lag, peak, _ = self._echo_lag(mic, start, self._drifting.drift)
-            drift = self._drifting.drift
-        elif now >= self._next_drift_search:
-            # a dozen measurements: not at every check while no echo is found (headphones have none)
-            self._next_drift_search = now + DRIFT_SEARCH_SECONDS
-            peak, lag, drift = self._search_drift(mic, start)
-        else:
-            (lag, peak, _), drift = self._echo_lag(mic, start), 0.0
-        delay = lag / ASR_RATE
-        measured_at = start + len(mic) / ASR_RATE / 2
-        log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
-        if peak < AGREE_MATCH or not -0.05 <= delay <= MAX_LAG_SECONDS:
-            return
-        expected = self._drifting.at(measured_at) if self._drifting.known else None
-        if expected is not None and abs(delay - expected) <= self._drifting.tolerance(measured_at):
-            self._moved_to = None
-            if following:
-                return  # the filter's own path keeps the line finer than this measurement can
-            was = self._read_delay(now)
-            self._drifting.agree(measured_at, delay)
-            self._echo_delay = self._drifting.at(now)
-            self._delay = max(0.0, self._echo_delay - ALIGN_MARGIN_SECONDS)
-            # The line follows the echo as the clocks drift: a correction of it moves where the reference
-            # is read, not the room, so the filter's path moves with it (a new alignment, below, is the
-            # audio stack's delay itself jumping, and the path stays where it was).
-            self._aec.shift((self._read_delay(now) - was) * ASR_RATE)
-            return
-        if peak < MOVE_MATCH:
-            return
-        if self._echo_delay is not None and peak < SURE_MATCH and \
-                (self._moved_to is None or abs(delay - self._moved_to) > 0.003):
-            # An unsure measurement elsewhere waits for a second to agree: the person talking, or a quiet
-            # stretch of the guide, can mislead the correlation, and a wrong alignment lets the echo through.
-            self._moved_to = delay
-            return
-        self._moved_to = None
-        # The filter's taps are the room's response from the direct path on; aligned on the new delay, the
-        # path moves with it and what the filter learnt stays where it was.
-        log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
-        self._path_anchor = None
-        self._drifting.align(measured_at, delay, None if self._drifting.known else drift)
-        self._echo_delay = delay
-        self._delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
