@@ -15,7 +15,7 @@ from skill.hearing.commands import URGENT, Intent
 from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller
 from skill.hearing.echo_removal import EchoRemover
-from skill.hearing.recognizer import HANGOVER_SECONDS
+from skill.hearing.recognizer import HANGOVER_SECONDS, Recognition
 from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
 from skill.hearing.self_hearing import SelfHearingFilter
 
@@ -43,16 +43,10 @@ own voice: what the recognizer heard is its remains, not the person (whose voice
 alone). A person talking over the guide at its own level loses about 3 dB."""
 
 
-class RecognitionLike(Protocol):
-    intent: Intent | None
-    text: str
-    confidence: float
-    start: float
-    end: float
-
-
 class RecognizerLike(Protocol):
-    def feed(self, chunk: AudioChunk) -> list: ...
+    """What the listener needs of a recognizer (`recognizer.Recognizer` has more)."""
+
+    def feed(self, chunk: AudioChunk) -> list[Recognition]: ...
 
 
 class Listener:
@@ -100,12 +94,12 @@ class Listener:
                 log.info("not a command: %r (%s)", rec.text, rec.reason)
             self._judge(rec, self._clock())
 
-    def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
+    def _judge(self, rec: Recognition, heard_at: float) -> None:
         intent = rec.intent
         # the words ended a hangover before the recognizer could decide
         ended_at = heard_at - HANGOVER_SECONDS
         duration = rec.end - rec.start
-        candidate = getattr(rec, "candidate", None)
+        candidate = rec.candidate
         if intent is None and candidate is None:
             return
         # where the words were (the recognizer may decide well after them when echo residue followed)
@@ -123,16 +117,16 @@ class Listener:
         if cancelled > ECHO_DOMINANT_DB:
             log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
             return
-        margin = getattr(rec, "margin", None)
+        margin = rec.margin
         if intent is None and candidate in URGENT and over_guide \
-                and getattr(rec, "coverage", 0.0) >= BARGE_IN_COVERAGE \
+                and rec.coverage >= BARGE_IN_COVERAGE \
                 and (margin is None or margin >= BARGE_IN_MIN_MARGIN):
             # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
             # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
             # the guide itself is saying that word).
             intent = candidate
             log.info("barge-in: %r over the guide (words cover %.2f, %.0f dB cancelled)", rec.text,
-                     getattr(rec, "coverage", 0.0), cancelled)
+                     rec.coverage, cancelled)
         if intent is None:
             return
         if over_guide and intent not in URGENT and margin is not None and margin < BARGE_IN_MIN_MARGIN:
