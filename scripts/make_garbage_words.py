@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from skill.hearing.commands import WAKE_PHRASES, all_phrases  # noqa: E402
-from skill.hearing.recognizer import GARBAGE_WORDS_FILE  # noqa: E402
+from skill.hearing.pocketsphinx_engine import GARBAGE_WORDS_FILE  # noqa: E402
 
 
 def by_frequency(lm: Path, dictionary: Path) -> list[str]:

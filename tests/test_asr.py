@@ -13,16 +13,12 @@ import pytest
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.hearing.commands import all_phrases
+from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.models import find_vosk_model
-from skill.hearing.recognizer import (
-    Engine,
-    PocketsphinxEngine,
-    StreamRecognizer,
-    VoskEngine,
-    as_utterance,
-    open_engine,
-    recognize_samples,
-)
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
+from skill.hearing.recognition import Engine
+from skill.hearing.recognizer import as_utterance, open_engine, recognize_samples
+from skill.hearing.vosk_engine import VoskEngine
 from tests import real_set
 from tests.asr_set import build, set_dir
 from tests.vaudio import needs_virtual_audio, play_into_mic

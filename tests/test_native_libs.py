@@ -26,7 +26,7 @@ def vosk_without_its_library(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_vosk_that_does_not_load_is_a_user_error(vosk_without_its_library: None, tmp_path: Path) -> None:
-    from skill.hearing.recognizer import VoskEngine
+    from skill.hearing.vosk_engine import VoskEngine
 
     with pytest.raises(UserError, match="libatomic1"):
         VoskEngine(tmp_path, ["stop"])

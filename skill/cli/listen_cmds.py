@@ -11,7 +11,7 @@ from skill.errors import UserError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from skill.hearing.recognizer import Engine, Recognition
+    from skill.hearing.recognition import Engine, Recognition
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,8 @@ from skill.hearing.commands import URGENT, Intent
 from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller
 from skill.hearing.echo_removal import EchoRemover
-from skill.hearing.recognizer import HANGOVER_SECONDS, Recognition
+from skill.hearing.endpointer import HANGOVER_SECONDS
+from skill.hearing.recognition import Recognition
 from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
 from skill.hearing.self_hearing import SelfHearingFilter
 

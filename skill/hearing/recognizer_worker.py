@@ -22,7 +22,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from skill.audio import ASR_RATE
-from skill.hearing.recognizer import Engine, Recognition, open_engine
+from skill.hearing.recognition import Engine, Recognition
+from skill.hearing.recognizer import open_engine
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ import soxr
 
 from skill.audio import ASR_RATE
 from skill.devices import NoDevice
+from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.listener import Listener
 from skill.hearing.microphone import Microphone
-from skill.hearing.recognizer import StreamRecognizer
 from skill.hearing.recognizer_worker import EngineProcess, open_engine_process
 from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
