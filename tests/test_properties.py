@@ -455,7 +455,6 @@ def test_remaining_time_never_grows_except_on_slower_back_repeat_start_continue(
             assert before.phase in (Phase.INTRO, Phase.WAITING) and before.offer is not None
 
 
-
 FLAT_LIMIT = 25.0
 """The longest the estimate may stand still in a session nobody talks to: one line and its pause after a
 chime, the gap between two cues, or the "go again?" question and its wait (at the slowest tempo)."""

@@ -128,6 +128,7 @@ class EchoDelay:
         self.drifting.align(measured_at, delay, None if self.drifting.known else drift)
         self.echo_delay = delay
         self.delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
+
     def _follow_path(self, now: float) -> bool:
         """Keep the echo's direct path where it was in the canceller's filter: a path that moves there is
         the two clocks drifting by more than the line says. The line is moved by what the path moved (and

@@ -40,8 +40,6 @@ def voiced_span(samples: np.ndarray) -> tuple[np.ndarray, int, int]:
     return voiced, (int(idx[0]) if len(idx) else 0), (int(idx[-1]) if len(idx) else -1)
 
 
-
-
 PROMINENCE_DB = 15.0
 """Within an utterance, the person's words stand this far above what else kept the endpointer open."""
 

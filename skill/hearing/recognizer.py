@@ -27,7 +27,6 @@ from skill.hearing.vosk_engine import VoskEngine
 log = logging.getLogger(__name__)
 
 
-
 def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
     from skill.hearing.models import find_vosk_model
 

@@ -47,7 +47,6 @@ class Evidence:
     10 ms frame: a real "yes", "bed" or "alexa" is matched better by ordinary words (negative), a command
     by itself (positive). The open-vocabulary competitor a closed grammar lacks."""
 
-
     @property
     def command_length(self) -> bool:
         """Whether the speech is as long as a command can be (longer is a sentence, shorter a click)."""

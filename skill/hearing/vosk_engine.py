@@ -19,7 +19,6 @@ from skill.hearing.recognition import Recognition, phrase_intent, to_pcm16, with
 log = logging.getLogger(__name__)
 
 
-
 class VoskEngine:
     """Vosk with a grammar of the phrases plus "[unk]", loaded by path (never Model(lang=...): that
     downloads silently)."""

@@ -19,6 +19,8 @@ from skill.paths import BUILTIN_ROUTINES, config_dir
 DEFAULT_ROUTINE = "bedtime-lower-back"
 REPEAT_LIMIT = 20
 """The most rounds of one stretch (and of a "comfortable" one's default): more is a typo, not a routine."""
+
+
 class HoldKind(StrEnum):
     COUNT = "count"
     BREATHS = "breaths"

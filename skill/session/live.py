@@ -224,7 +224,6 @@ class LiveSession:
             if self.tape is not None:
                 self.tape.save()
 
-
     def _end_on(self, stop: threading.Event) -> None:
         while not self._stopped.wait(0.1):
             if stop.is_set():
