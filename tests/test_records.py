@@ -364,6 +364,23 @@ def test_doctor_reports_damage_without_touching_the_file(tmp_path: Path) -> None
     assert found[0].ok and found[0].detail.startswith("1 sessions") and "damaged copies" in found[1].detail
 
 
+@pytest.mark.parametrize(("tempo", "said"), [("nan", "not a usable value"), ("-1", "not a usable value"),
+                                             ("1000", "outside 0.5..2"), ("1.25", None)])
+def test_doctor_names_a_stored_preference_as_the_session_would_treat_it(tmp_path: Path, tempo: str,
+                                                                        said: str | None) -> None:
+    from skill.records import history
+
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    h.remember(tempo=tempo)
+    h.close()
+    problems = [f.detail for f in history.diagnose(path) if not f.ok]
+    if said is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and said in problems[0] and tempo in problems[0]
+
+
 def test_history_with_a_huge_count_lists_what_there_is(capsys: pytest.CaptureFixture[str]) -> None:
     """`history -n 99999999999999999999` overflowed SQLite's integer."""
     h = History()

@@ -82,23 +82,32 @@ def _is_damage(err: sqlite3.Error) -> bool:
     return isinstance(err, sqlite3.DatabaseError) and not isinstance(err, sqlite3.IntegrityError)
 
 
-def _in_range(name: str, raw: str | None, default: float, low: float, high: float) -> float:
-    """A stored number, clamped into its range; dropped (the default) if it is not a number at all, or is
-    zero or negative where the range is positive (a tempo of 0 or -1 is damage, not a pace)."""
+PREFERENCE_RANGES = {"tempo": (1.0, TEMPO_MIN, TEMPO_MAX), "volume_db": (0.0, VOLUME_MIN_DB, VOLUME_MAX_DB)}
+"""Each stored preference: its default, and the range a session keeps it to."""
+
+
+def _judged(key: str, raw: str | None) -> tuple[float, str | None]:
+    """A stored preference as a session uses it, and what was wrong with it (None: nothing). Clamped into
+    its range; dropped (the default) if it is not a number at all, or is zero or negative where the range
+    is positive (a tempo of 0 or -1 is damage, not a pace)."""
+    default, low, high = PREFERENCE_RANGES[key]
     if raw is None:
-        return default
+        return default, None
     try:
         value = float(raw)
     except ValueError:
         value = math.nan
-    nonsense = low > 0 and value <= 0
-    if not math.isfinite(value) or nonsense:
-        log.warning("ignoring the stored %s %r: not a usable value (using %g)", name, raw, default)
-        return default
+    if not math.isfinite(value) or (low > 0 and value <= 0):
+        return default, f"not a usable value (using {default:g})"
     clamped = min(high, max(low, value))
-    if clamped != value:
-        log.warning("the stored %s %r is out of range: using %g", name, raw, clamped)
-    return clamped
+    return clamped, None if clamped == value else f"outside {low:g}..{high:g} (using {clamped:g})"
+
+
+def _preference(key: str, raw: str | None) -> float:
+    value, problem = _judged(key, raw)
+    if problem is not None:
+        log.warning("ignoring the stored %s %r: %s", key, raw, problem)
+    return value
 
 
 class History:
@@ -220,8 +229,8 @@ class History:
         """The remembered tempo and volume, each checked on its own: a bad one never costs the other."""
         values: dict[str, str] = dict(self._do(lambda db: db.execute("SELECT key, value FROM preferences").fetchall(),
                                                []))
-        return Preferences(tempo=_in_range("tempo", values.get("tempo"), 1.0, TEMPO_MIN, TEMPO_MAX),
-                           volume_db=_in_range("volume", values.get("volume_db"), 0.0, VOLUME_MIN_DB, VOLUME_MAX_DB),
+        return Preferences(tempo=_preference("tempo", values.get("tempo")),
+                           volume_db=_preference("volume_db", values.get("volume_db")),
                            voice=values.get("voice") or None)
 
     def remember(self, **values: float | str | None) -> None:
@@ -305,14 +314,10 @@ def diagnose(path: Path | None = None) -> list[Health]:
             found.append(Health(True, f"{count} sessions in {path}"
                                 + (f" (an older layout, lacking {', '.join(old)}: upgraded at the next session)"
                                    if old else "")))
-            for key, low, high in (("tempo", TEMPO_MIN, TEMPO_MAX), ("volume_db", VOLUME_MIN_DB, VOLUME_MAX_DB)):
-                raw = values.get(key)
-                try:
-                    bad = raw is not None and not low <= float(raw) <= high
-                except ValueError:
-                    bad = True
-                if bad:
-                    found.append(Health(False, f"the stored {key} {raw!r} is outside {low:g}..{high:g}",
+            for key in PREFERENCE_RANGES:
+                _, problem = _judged(key, values.get(key))
+                if problem is not None:
+                    found.append(Health(False, f"the stored {key} {values.get(key)!r} is {problem}",
                                         "nothing to do: sessions clamp it, and the next one stores a good value"))
         except sqlite3.Error as err:
             if _is_busy(err):
