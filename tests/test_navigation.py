@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+import pytest
+
 from skill.routine.definition import Routine, load_routine, parse_routine
 from skill.routine.script import Position, positions
 from skill.session import navigation
+from skill.session.state import initial_state
 
 SIDES_AND_ROUNDS = """
 name = "Sides and rounds"
@@ -88,3 +91,10 @@ def test_only_positions_inside_the_routine_are_valid() -> None:
     assert all(navigation.is_valid(routine, p) for p in positions(routine))
     for bad in (Position(3), Position(-1), Position(0, 2, 1), Position(0, 0, 3), Position(1, 0, 4), Position(0, 0, 0)):
         assert not navigation.is_valid(routine, bad), bad
+
+
+def test_a_session_cannot_start_outside_its_routine() -> None:
+    routine = parse_routine(SIDES_AND_ROUNDS, Path("sides.toml"))
+    assert initial_state(routine, start_at=Position(2, 1, 1)).pos == Position(2, 1, 1)
+    with pytest.raises(ValueError, match="not a position"):
+        initial_state(routine, start_at=Position(5))

@@ -95,6 +95,8 @@ def initial_state(routine: Routine, tempo: float = 1.0, volume_db: float = 0.0,
     """A session about to begin; `offer` is a saved place the person may choose to continue from."""
     if offer is not None and not navigation.is_valid(routine, offer):
         offer = None
+    if start_at is not None and not navigation.is_valid(routine, start_at):
+        raise ValueError(f"start_at {start_at} is not a position of {routine.name!r}")
     return State(routine=routine, phrases=Phrases(routine.phrases), tempo=tempo, volume_db=volume_db,
                  pos=start_at or Position(0), offer=offer)
 
