@@ -202,7 +202,8 @@ class VirtualInbox:
         if deadline is None:
             return None
         if deadline > MAX_SESSION_SECONDS:
-            raise RuntimeError(f"simulation ran past {MAX_SESSION_SECONDS:.0f} s: the controller never ends")
+            raise RuntimeError(f"simulation ran past {MAX_SESSION_SECONDS:.0f} s: a routine longer than any night, "
+                               "or a controller that never ends")
         self.clock.advance_to(deadline)
         return Tick(deadline)
 
