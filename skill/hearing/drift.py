@@ -25,6 +25,18 @@ moves smoothly (a jump would move the echo path under the filter's feet)."""
 
 INTERPOLATION_HALF_WIDTH = 4
 """Samples each side of a fractional position that its value is formed from (a Hann-windowed sinc)."""
+INTERPOLATION_PHASES = 128
+"""Fractions of a sample the interpolation weights are tabled at: 1/256 of a sample at worst, 38 dB under
+the signal at 4 kHz, and no sinc to evaluate per sample (0.5 % of a core here, five times that on a Pi)."""
+
+
+def _weights_table() -> np.ndarray:
+    h = INTERPOLATION_HALF_WIDTH
+    x = np.arange(-h + 1, h + 1)[None, :] - (np.arange(INTERPOLATION_PHASES + 1) / INTERPOLATION_PHASES)[:, None]
+    return (np.sinc(x) * (0.5 + 0.5 * np.cos(np.pi * x / h))).astype(np.float32)
+
+
+_WEIGHTS = _weights_table()
 
 
 def read_between(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -35,10 +47,9 @@ def read_between(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
     it again: 2.6 dB less echo removed on a tape with a cubic, 0.3 dB with this."""
     h = INTERPOLATION_HALF_WIDTH
     whole = np.floor(positions).astype(np.int64)
-    taps = np.arange(-h + 1, h + 1)
-    x = taps[None, :] - (positions - whole)[:, None]
-    weights = np.sinc(x) * (0.5 + 0.5 * np.cos(np.pi * x / h))
-    return np.einsum("ij,ij->i", samples[whole[:, None] + taps[None, :]], weights).astype(np.float32)
+    phase = np.rint((positions - whole) * INTERPOLATION_PHASES).astype(np.int64)
+    taps = samples[whole[:, None] + np.arange(-h + 1, h + 1)[None, :]]
+    return np.einsum("ij,ij->i", taps, _WEIGHTS[phase]).astype(np.float32)
 
 
 class DriftingDelay:
