@@ -4,6 +4,7 @@ played into the virtual microphone at known moments, and the session's events ar
 from __future__ import annotations
 
 import json
+import random
 import select
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from skill.routine.script import estimate_speech_seconds
 from tests.asr_set import build, set_dir, spoken
 from tests.vaudio import MicFeed, needs_virtual_audio, play_into_mic, speaker_into_mic
 
@@ -146,9 +148,11 @@ def said_after(t: float) -> Callable[[dict], bool]:
 def barge_in(tmp_path: Path, plan: list[tuple[str, bool, Callable[[float], Callable[[dict], bool]]]]
              ) -> tuple[Session, dict[str, int]]:
     """A session with the speaker in the microphone: "start", then each (words, over the guide, what shows
-    it was heard after a moment) of `plan` in turn; words over the guide are said the moment it starts a
-    sentence. A person repeats what was not heard (up to three times). Returns the session, for the caller
-    to check that nothing else came of the guide's own voice, and the try on which each was heard."""
+    it was heard after a moment) of `plan` in turn; words over the guide are said at a moment inside one
+    of its sentences, from its first syllable to a second in (seeded: the same moments every run). A
+    person repeats what was not heard (up to three times). Returns the session, for the caller to check
+    that nothing else came of the guide's own voice, and the try on which each was heard."""
+    moments = random.Random(len(plan))
     with speaker_into_mic(volume=1.0), MicFeed() as feed:
         s = Session(tmp_path)
         try:
@@ -163,7 +167,9 @@ def barge_in(tmp_path: Path, plan: list[tuple[str, bool, Callable[[float], Calla
             for words, over_guide, shows in plan:
                 for attempt in range(1, 4):
                     if over_guide:
-                        last = s.wait_for(said_after(last), timeout=30)["t"]
+                        sentence = s.wait_for(said_after(last), timeout=30)
+                        last = sentence["t"]
+                        time.sleep(moments.uniform(0.0, min(1.0, estimate_speech_seconds(sentence["text"]) - 0.6)))
                     feed.say(*spoken(words))
                     heard = s.poll_for(shows(last), timeout=3.0)
                     if heard is not None:
