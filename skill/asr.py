@@ -439,7 +439,22 @@ class StreamRecognizer:
 # ---- choosing an engine ---------------------------------------------------------------------------
 
 
-def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
+def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False,
+                personal: bool = True) -> Engine:
+    """The engine, and over it the person's own voice model when they enrolled one (`personal`)."""
+    general = _open_general(engine, phrases, quiet)
+    if not personal:
+        return general
+    from skill.personal import PersonalEngine, load_personal_model
+
+    model = load_personal_model()
+    if model is None:
+        return general
+    log.info("using your personal voice model (%d takes)", len(model.labels))
+    return PersonalEngine(general, model)
+
+
+def _open_general(engine: str, phrases: Sequence[str] | None, quiet: bool) -> Engine:
     from skill.models import find_vosk_model
 
     phrases = list(phrases or all_phrases())
