@@ -36,6 +36,7 @@ from skill.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.session import handling_signals, run_live, run_text_session
 from skill.tape import Tape, from_environment
 from skill.tts import PhraseCache
+from skill.voice_offer import MissTally
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class LiveSession:
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
         self._listener: threading.Thread | None = None
+        self.misses = MissTally()
 
     def _on_done(self, seq: int) -> None:
         self.tracker.done(seq)
@@ -155,7 +157,7 @@ class LiveSession:
     def _listen(self) -> None:
         assert self.recognizer is not None
         listener = Listener(self.recognizer, SelfHearingFilter(self.tracker), post=self.inbox.heard,
-                            reference=self.reference)
+                            reference=self.reference, on_heard=self.misses.heard)
         while not self._stopped.is_set():
             mic = self.mic
             if mic is not None:
@@ -223,6 +225,9 @@ class LiveSession:
                 self.recognizer.engine.close()
             if self.tape is not None:
                 self.tape.save()
+            offer = self.misses.offer()
+            if offer is not None:
+                self.notice(offer)
 
 
     def _end_on(self, stop: threading.Event) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from skill.asr import Recognition
-from skill.audio import frame_db
+from skill.asr import MAX_COMMAND_SECONDS, Recognition
+from skill.audio import ASR_RATE, FRAME, frame_db
 from skill.commands import Intent
 from skill.paths import data_dir
 
@@ -53,8 +53,6 @@ sentence or a cough is far from everything). Both chosen by the worst of felixch
 espeak voices (scripts/bench_enroll.py) over 0.7-0.92 and 1-3: understood minus twice the false accepts."""
 AGREE_RELAX = 1.1
 """Both bounds loosened by this much when the grammar heard the same command (two opinions agree)."""
-DEFAULT_SPREAD = 6.0
-"""A command's spread when no command has two takes (a typical one for felixchen's)."""
 REJECT_RATIO = 0.80
 """A general acceptance is turned down when one of the person's non-commands is nearer than this share of
 the distance to the person's takes of that command (at 0.85-1.0 felixchen's "stop" is turned down too)."""
@@ -99,6 +97,9 @@ class Embedder:
         if len(levels) == 0:
             return np.zeros((0, N_DIMS))
         loud = np.nonzero(levels > levels.max() - LOUD_DB)[0]
+        if (loud[-1] - loud[0] + 1) * FRAME / ASR_RATE > MAX_COMMAND_SECONDS:
+            # a sentence: no command, and no business of this model's (4 s of it would cost 45 ms here)
+            return np.zeros((0, N_DIMS))
         first, last = int(loud[0]) * 2, (int(loud[-1]) + 1) * 2  # 20 ms frames -> 10 ms mel frames
         # only the audio the windows read (the mel model's 10 ms frames run from the clip's start)
         lo = max(0, first + BEFORE - WINDOW_FRAMES)
@@ -204,9 +205,10 @@ class PersonalModel:
             own = [t for lab, t in zip(labels, templates, strict=True) if lab == label]
             near = [float(np.min(distances(t, own[:i] + own[i + 1:]))) for i, t in enumerate(own) if len(own) > 1]
             spreads[label] = float(np.median(near)) if near else float("nan")
-        # one take of a command: no spread of its own, so the median of the others' (or a typical one)
+        # one take of a command: no spread of its own, so the median of the others'; with one take of each,
+        # how near this person's takes come to each other at all (the scale their distances are read on)
         known = [s for s in spreads.values() if np.isfinite(s)]
-        fallback = float(np.median(known)) if known else DEFAULT_SPREAD
+        fallback = float(np.median(known)) if known else _typical_distance(templates)
         spreads = {k: (v if np.isfinite(v) else fallback) for k, v in spreads.items()}
         return cls(labels, templates, spreads)
 
@@ -279,6 +281,13 @@ class PersonalModel:
         if any(t.ndim != 2 or t.shape[1] != N_DIMS for t in templates) or set(spreads) != set(labels) - {OTHER}:
             raise ValueError("its takes are not this program's features")
         return cls(labels, templates, spreads)
+
+
+def _typical_distance(templates: Sequence[np.ndarray]) -> float:
+    """The median distance from each take to its nearest other take."""
+    near = [float(np.min(distances(t, [*templates[:i], *templates[i + 1:]]))) for i, t in enumerate(templates)]
+    finite = [d for d in near if np.isfinite(d)]
+    return float(np.median(finite)) if finite else 1.0
 
 
 def load_personal_model(path: Path | None = None) -> PersonalModel | None:

@@ -33,6 +33,8 @@ class Speaker:
     """label (an Intent value or OTHER) -> 16 kHz utterances, in the order they would be said."""
     judged: list[tuple[str, np.ndarray]] = field(default_factory=list)
     """(the command's Intent value, or "none"; the utterance)."""
+    prompted: list[bool] = field(default_factory=list)
+    """Per judged utterance: whether it is a phrase the enrollment asks for ("stop", not "stop stretching")."""
 
     def enrollment(self, per_command: int) -> list[tuple[str, np.ndarray]]:
         return [(label, s) for label, takes in self.takes.items()
@@ -48,6 +50,7 @@ def felixchen() -> Speaker | None:
         if label != "judged":
             speaker.takes[label] = [as_utterance(*read_wav(p)) for p in paths]
     speaker.judged = [(intent, as_utterance(*read_wav(p))) for intent, p in files["judged"]]
+    speaker.prompted = [intent != "none" for intent, _ in speaker.judged]
     return speaker
 
 
@@ -96,6 +99,8 @@ def synthetic(voice: str) -> Speaker:
         assert intent is not None
         for kind, snr, seed in (("pink", 10, 1000 + i), ("brown", 5, 2000 + i)):
             speaker.judged += [(intent.value, u) for u in _renditions(voice, phrase, iter((seed,)), kind, snr)]
+            speaker.prompted.append(phrase == PHRASES[intent][0])
     for i, text in enumerate(t for t in [*asr_set.EVERYDAY, *asr_set.ROUTINE_SENTENCES] if t not in PROMPTED_OTHERS):
         speaker.judged += [("none", u) for u in _renditions(voice, text, iter((3000 + i,)), "pink", 10)]
+        speaker.prompted.append(False)
     return speaker
