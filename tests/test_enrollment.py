@@ -248,3 +248,36 @@ def test_the_offer_comes_once_after_a_session_with_misses_and_never_after_enroll
     offered_marker().unlink()
     personal_model_path().write_bytes(b"enrolled")
     assert rough.offer() is None
+
+
+@pytest.mark.parametrize("voice", enroll_set.SYNTHETIC_VOICES)
+def test_enrolling_a_held_out_synthetic_voice_in_noise_helps_it(voice: str, tmp_path: Path) -> None:
+    """Enrolled from recordings (three takes a command in pink noise, each said a little differently), then
+    judged on every command phrase in pink and brown noise and on everyday and routine sentences."""
+    from skill.audio import write_wav
+
+    speaker = enroll_set.synthetic(voice)
+    for label, takes in speaker.takes.items():
+        (tmp_path / label).mkdir()
+        for i, samples in enumerate(takes):
+            write_wav(tmp_path / label / f"{i}.wav", samples, ASR_RATE)
+    result = run_cli("enroll", "--from-files", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    model = load_personal_model()
+    assert model is not None and len(model.intents) == len(speaker.takes) - 1
+
+    general = PocketsphinxEngine(all_phrases())
+    personal = PersonalEngine(general, model)
+
+    def rates(engine: object) -> tuple[float, float]:
+        recs = [(want, p, engine.decode(u)) for (want, u), p in zip(speaker.judged, speaker.prompted, strict=True)]  # type: ignore[attr-defined]
+        enrolled = [r.intent is not None and r.intent.value == want for want, p, r in recs if p]
+        false = [r.intent is not None for want, _, r in recs if want == "none"]
+        return sum(enrolled) / len(enrolled), sum(false) / len(false)
+
+    understood_before, false_before = rates(general)
+    understood_after, false_after = rates(personal)
+    print(f"{voice}: enrolled phrases understood {understood_before:.0%} -> {understood_after:.0%}, "
+          f"false accepts {false_before:.0%} -> {false_after:.0%}")
+    assert understood_after >= understood_before + 0.15
+    assert false_after <= false_before
