@@ -451,7 +451,7 @@ def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quie
     if model is None:
         return general
     log.info("using your personal voice model (%d takes)", len(model.labels))
-    return PersonalEngine(general, model)
+    return PersonalEngine(general, model, {i for p in (phrases or all_phrases()) if (i := phrase_intent(p))})
 
 
 def _open_general(engine: str, phrases: Sequence[str] | None, quiet: bool) -> Engine:

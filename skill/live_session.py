@@ -264,7 +264,9 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     from skill.asr import open_engine
     from skill.commands import WAKE_PHRASES
 
-    recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True))
+    # not the personal model: it knows the person's "start", not the longer wake phrases, and would wake
+    # the service on a "start" (or any enrolled command) said in passing
+    recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True, personal=False))
     with Microphone(options.input_device) as mic:
         while not mic.lost and (stop is None or not stop.is_set()):
             # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from skill.asr import MAX_COMMAND_SECONDS, Recognition
-from skill.audio import FRAME
+from skill.audio import ASR_RATE, FRAME
 from skill.commands import Intent
 from skill.paths import data_dir
 
@@ -323,13 +323,19 @@ def load_personal_model(path: Path | None = None) -> PersonalModel | None:
 
 
 class PersonalEngine:
-    """An Engine that decodes with the general one and lets the personal model revise the decision."""
+    """An Engine that decodes with the general one and lets the personal model revise the decision, into
+    none but the `allowed` commands (those of the engine's grammar; default all)."""
 
-    def __init__(self, engine: object, model: PersonalModel):
+    def __init__(self, engine: object, model: PersonalModel, allowed: set[Intent] | None = None):
         self._engine = engine
         self.model = model
+        self.allowed = allowed
         self.name = f"{getattr(engine, 'name', 'engine')}+personal"
+        features(np.zeros(ASR_RATE // 2, np.float32))  # the ONNX models load now, not on the first command
 
     def decode(self, samples: np.ndarray) -> Recognition:
         rec: Recognition = self._engine.decode(samples)  # type: ignore[attr-defined]
-        return self.model.revise(rec, samples)
+        revised = self.model.revise(rec, samples)
+        if revised.intent is not None and self.allowed is not None and revised.intent not in self.allowed:
+            return rec
+        return revised

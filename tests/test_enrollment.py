@@ -281,3 +281,19 @@ def test_enrolling_a_held_out_synthetic_voice_in_noise_helps_it(voice: str, tmp_
           f"false accepts {false_before:.0%} -> {false_after:.0%}")
     assert understood_after >= understood_before + 0.15
     assert false_after <= false_before
+
+
+@needs_felixchen
+def test_the_personal_model_names_only_commands_of_the_engines_grammar() -> None:
+    """The bedside service idles on a grammar of its wake phrases: an enrolled "stop" said in passing must
+    not wake it, however well it matches the person's takes."""
+    from skill.commands import WAKE_PHRASES, Intent
+
+    files = enroll_set.felixchen_files()
+    model = PersonalModel.build([("stop", as_utterance(*read_wav(p))) for p in files["stop"]]
+                                + [(OTHER, as_utterance(*read_wav(p))) for p in files[OTHER]])
+    stops = [as_utterance(*read_wav(p)) for want, p in files["judged"] if want == "stop"][:10]
+    everything = PersonalEngine(PocketsphinxEngine(all_phrases()), model)
+    assert sum(everything.decode(u).intent == Intent.STOP for u in stops) >= 5  # (it would take them)
+    wake = PersonalEngine(PocketsphinxEngine(WAKE_PHRASES), model, allowed={Intent.START})
+    assert all(wake.decode(u).intent in (None, Intent.START) for u in stops)
