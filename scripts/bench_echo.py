@@ -35,16 +35,16 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from replay_tape import replay  # noqa: E402
 
 from skill.audio import ASR_RATE, AudioChunk  # noqa: E402
-from skill.commands import parse  # noqa: E402
-from skill.echo_library import (  # noqa: E402
+from skill.hearing.commands import parse  # noqa: E402
+from skill.hearing.echo_library import (  # noqa: E402
     HomeCanceller,
     LiveKitCanceller,
     SafeCanceller,
     SpeexCanceller,
     WebRtcCanceller,
 )
+from skill.hearing.tape import load  # noqa: E402
 from skill.paths import cache_dir  # noqa: E402
-from skill.tape import load  # noqa: E402
 
 CANCELLERS = {
     "home": HomeCanceller,
@@ -79,6 +79,12 @@ class Timed:
         self.cpu += time.process_time() - started
         self.samples += len(mic)
         return out
+
+    def shift(self, samples: float) -> None:
+        self.inner.shift(samples)
+
+    def path_lag(self) -> float | None:
+        return self.inner.path_lag()
 
 
 class Heard:

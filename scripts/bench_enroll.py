@@ -23,9 +23,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchtable import print_table  # noqa: E402
 
-from skill.asr import PocketsphinxEngine, Recognition  # noqa: E402
-from skill.commands import all_phrases  # noqa: E402
-from skill.personal import PersonalModel, features  # noqa: E402
+from skill.hearing.commands import all_phrases  # noqa: E402
+from skill.hearing.personal import PersonalModel, features  # noqa: E402
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
+from skill.hearing.recognition import Recognition  # noqa: E402
 from tests import enroll_set  # noqa: E402
 
 TARGET_UNDERSTOOD = 0.97

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Choose the personal model's thresholds (skill/personal.py) on the tuning voices, never on the voices
+"""Choose the personal model's thresholds (skill/hearing/personal.py) on the tuning voices, never on the voices
 scripts/bench_enroll.py judges: each tuning voice enrolled with 3 takes as tests/enroll_set.py does, then
 every combination scored on understood (all phrases, and the enrolled ones) less four times the false
-accepts. Prints the best few; the constants in skill/personal.py are set by hand from the first.
+accepts. Prints the best few; the constants in skill/hearing/personal.py are set by hand from the first.
 
 Usage: .venv/bin/python scripts/tune_personal.py [--voices espeak-us,espeak-us-f3]
 """
@@ -20,10 +20,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skill import personal  # noqa: E402
-from skill.asr import PocketsphinxEngine, Recognition  # noqa: E402
-from skill.commands import all_phrases  # noqa: E402
-from skill.personal import Judgement, PersonalModel  # noqa: E402
+from skill.hearing import personal  # noqa: E402
+from skill.hearing.commands import all_phrases  # noqa: E402
+from skill.hearing.personal import Judgement, PersonalModel  # noqa: E402
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
+from skill.hearing.recognition import Recognition  # noqa: E402
 from tests import enroll_set  # noqa: E402
 
 GRID = {

@@ -18,6 +18,8 @@ def _shipped(inside: str, in_checkout: str) -> Path:
     return packaged if packaged.is_dir() else _CHECKOUT / in_checkout
 
 
+PACKAGE_DATA = _PACKAGE / "data"
+"""The guide's phrase texts and the recognizer's fitted data, inside the package in a checkout and a wheel."""
 BUILTIN_ROUTINES = _shipped("builtin_routines", "routines")
 SHIPPED_MODELS = _shipped("model_manifest", "models")
 """models/manifest.toml (and, in a checkout, models downloaded into models/)."""

@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from skill.asr import as_utterance
 from skill.audio import ASR_RATE, read_wav
-from skill.commands import PHRASES, Intent, all_phrases, parse
-from skill.personal import OTHER
+from skill.hearing.commands import PHRASES, Intent, all_phrases, parse
+from skill.hearing.personal import OTHER
+from skill.hearing.recognizer import as_utterance
 from tests import asr_set, real_set
 
 MAX_TAKES = 3

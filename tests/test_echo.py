@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soxr
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
-from skill.echo import EchoCanceller, echo_share, estimate_delay
-from skill.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.drift import read_between
+from skill.hearing.echo import EchoCanceller, echo_share, estimate_delay
+from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
+from skill.hearing.listener import Listener
+from skill.hearing.reference import ReferenceBuffer
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
 
@@ -118,8 +123,9 @@ def test_listener_finds_the_echo_delay_and_cancels_against_the_played_reference(
         chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
         listener.feed(chunk, captured_at=t0 + start / ASR_RATE)
     out = np.concatenate(recorder.audio)
-    assert listener._delay is not None
-    assert abs(listener._delay + ALIGN_MARGIN_SECONDS - room["delay"] / ASR_RATE) < 0.003
+    found = listener.echo_delay
+    assert found is not None and found.delay is not None
+    assert abs(found.delay + ALIGN_MARGIN_SECONDS - room["delay"] / ASR_RATE) < 0.003
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 15
 
@@ -143,3 +149,63 @@ def test_the_listener_cancels_through_jittery_stream_timestamps(room: dict) -> N
     out = np.concatenate(recorder.audio)
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 15
+
+
+def test_a_path_moved_with_the_reading_keeps_cancelling(room: dict) -> None:
+    """When the listener reads the reference 2.5 samples further back, the filter's path moves with it:
+    the echo stays cancelled. Left where it was, the same filter lets the echo through for a while."""
+    mic, ref, delay = room["mic"], room["ref"], room["delay"]
+    block, split = 256, 4 * ASR_RATE
+    aligned = np.concatenate([np.zeros(delay - 128), ref])[: len(mic)]
+    learnt = EchoCanceller()
+    learnt.process(mic[:split], aligned[:split])
+    lag = learnt.path_lag()
+    assert lag is not None and abs(lag - 128) < 0.3  # the direct path, where the reading put it
+    later = np.interp(np.arange(split, split + 2 * ASR_RATE) - 2.5, np.arange(len(aligned)), aligned)
+    heard = mic[split: split + 2 * ASR_RATE]
+    moved, stayed = copy.deepcopy(learnt), copy.deepcopy(learnt)
+    moved.shift(2.5)
+    n = (len(heard) // block) * block
+    first = slice(0, ASR_RATE // 2)
+    kept = db(heard[first]) - db(moved.process(heard[:n], later[:n])[first])
+    lost = db(heard[first]) - db(stayed.process(heard[:n], later[:n])[first])
+    assert kept > 15 and kept > lost + 6
+    path = moved.path_lag()
+    assert path is not None and abs(path - 125.5) < 0.3
+
+
+def test_fractional_reads_are_exact_to_the_top_octave() -> None:
+    t = np.arange(4000)
+    tone = np.sin(2 * np.pi * 3000 * t / ASR_RATE)
+    at = np.linspace(10.0, 3900.0, 2000)
+    expected = np.sin(2 * np.pi * 3000 * at / ASR_RATE)
+    error = read_between(tone.astype(np.float32), at) - expected
+    assert db(error) - db(expected) < -30
+
+
+@pytest.mark.parametrize("rate_offset", [0.001, -0.002])
+def test_the_listener_follows_clocks_that_drift_apart(room: dict, rate_offset: float) -> None:
+    """A microphone whose clock runs 0.1 % fast (or a speaker 0.2 % fast): the echo slides 1-2 ms a
+    second. The listener finds the drift with its first alignment and keeps the echo cancelled; it
+    used to find no alignment at all (the slide blurs a 3 s cross-correlation below any trust)."""
+    ref = np.concatenate([room["ref"][: 10 * ASR_RATE], room["ref"][: 10 * ASR_RATE][::-1]])
+    delay = room["delay"]
+    echo = np.convolve(np.concatenate([np.zeros(delay), ref]), [0.7, 0.1, -0.05])[: len(ref) + delay]
+    mic = soxr.resample(echo, ASR_RATE, ASR_RATE * (1 + rate_offset), quality="VHQ")
+    mic = mic + np.random.default_rng(5).normal(0, 2e-3, len(mic))
+    t0 = 5000.0
+    reference = ReferenceBuffer()
+    recorder = Recorder()
+    listener = Listener(recorder, SelfHearingFilter(PlaybackTracker(lambda: t0)), post=lambda i, t: None,
+                        reference=reference, clock=lambda: t0)
+    written, step = 0, 320
+    for start in range(0, len(mic) - step, step):
+        while written < min(len(ref), start + 4096):  # as the speaker plays it, a little ahead of the mic
+            reference.write(ref[written:written + 1024].astype(np.float32), t0 + written / ASR_RATE)
+            written += 1024
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+    out = np.concatenate(recorder.audio)
+    late = slice(12 * ASR_RATE, 18 * ASR_RATE)
+    assert db(mic[late]) - db(out[late]) > 18
+    assert listener.echo_delay is not None
+    assert listener.echo_delay.drifting.drift == pytest.approx(rate_offset, rel=0.05)

@@ -1,4 +1,4 @@
-"""The library echo cancellers (skill/echo_library.py) on real speech (espeak-ng) through a simulated room,
+"""The library echo cancellers (skill/hearing/echo_library.py) on real speech (espeak-ng) through a simulated room,
 and the fallback to the home-made canceller when a library cannot load, fails or diverges."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from skill.audio import ASR_RATE, AudioChunk
-from skill.echo import EchoCanceller
-from skill.echo_library import (
+from skill.hearing.echo import EchoCanceller
+from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
+from skill.hearing.echo_library import (
     FRAME,
     HomeCanceller,
     SafeCanceller,
@@ -19,8 +20,9 @@ from skill.echo_library import (
     WebRtcCanceller,
     open_canceller,
 )
-from skill.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.listener import Listener
+from skill.hearing.reference import ReferenceBuffer
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from tests.test_echo import Recorder, db, pytestmark, speak
 
 __all__ = ["pytestmark"]  # espeak-ng makes the test speech
@@ -100,7 +102,7 @@ def test_a_missing_library_leaves_the_home_made_canceller(monkeypatch: pytest.Mo
     assert isinstance(open_canceller(), HomeCanceller)  # the default too
     listener = Listener(Recorder(), SelfHearingFilter(PlaybackTracker(lambda: 0.0)), post=lambda i, t: None,
                         reference=ReferenceBuffer())
-    assert isinstance(listener._aec, HomeCanceller)
+    assert isinstance(listener.canceller, HomeCanceller)
 
 
 def test_a_missing_shared_library_leaves_the_home_made_canceller(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from skill.asr import PocketsphinxEngine, Recognition, as_utterance, open_engine
 from skill.audio import ASR_RATE, read_wav
-from skill.commands import all_phrases
-from skill.personal import (
+from skill.hearing.commands import all_phrases
+from skill.hearing.personal import (
     OTHER,
     PersonalEngine,
     PersonalModel,
@@ -28,6 +27,9 @@ from skill.personal import (
     personal_model_path,
     recordings_dir,
 )
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
+from skill.hearing.recognition import Recognition
+from skill.hearing.recognizer import as_utterance, open_engine
 from tests import enroll_set, vaudio
 from tests.real_set import REPO_ROOT
 
@@ -223,8 +225,8 @@ def test_enrolling_from_a_bad_folder_says_what_to_fix(tmp_path: Path) -> None:
 
 
 def test_the_offer_comes_once_after_a_session_with_misses_and_never_after_enrolling() -> None:
-    from skill.commands import Intent
-    from skill.voice_offer import OFFER, MissTally, offered_marker
+    from skill.hearing.commands import Intent
+    from skill.session.voice_offer import OFFER, MissTally, offered_marker
 
     offered_marker().unlink(missing_ok=True)
     now = [0.0]
@@ -287,7 +289,7 @@ def test_enrolling_a_held_out_synthetic_voice_in_noise_helps_it(voice: str, tmp_
 def test_the_personal_model_names_only_commands_of_the_engines_grammar() -> None:
     """The bedside service idles on a grammar of its wake phrases: an enrolled "stop" said in passing must
     not wake it, however well it matches the person's takes."""
-    from skill.commands import WAKE_PHRASES, Intent
+    from skill.hearing.commands import WAKE_PHRASES, Intent
 
     files = enroll_set.felixchen_files()
     model = PersonalModel.build([("stop", as_utterance(*read_wav(p))) for p in files["stop"]]

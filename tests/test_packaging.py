@@ -37,9 +37,13 @@ def run_installed(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_the_wheel_holds_everything_the_program_reads(unpacked_wheel: Path) -> None:
     names = {str(p.relative_to(unpacked_wheel)) for p in unpacked_wheel.rglob("*") if p.is_file()}
     for needed in ("skill/builtin_routines/bedtime-lower-back.toml", "skill/model_manifest/manifest.toml",
-                   "skill/data/phrases.toml", "skill/data/rejection.json", "skill/data/garbage_words.txt"):
+                   "skill/data/phrases.toml", "skill/data/rejection.json", "skill/data/garbage_words.txt",
+                   "skill/py.typed"):
         assert needed in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    # every module of every subpackage, so a new folder left out of pyproject's list fails here
+    checkout = {str(p.relative_to(ROOT)) for p in (ROOT / "skill").rglob("*.py")}
+    assert checkout - names == set()
 
 
 @pytest.mark.slow
@@ -52,3 +56,5 @@ def test_an_installed_copy_finds_its_routine_and_manifest(unpacked_wheel: Path) 
     assert models.returncode == 0 and "vosk-model-small-en-us-0.15" in models.stdout, models.stderr
     simulated = run_installed(unpacked_wheel, "simulate", "--command", "30:next")
     assert simulated.returncode == 0, simulated.stderr
+    checked = run_installed(unpacked_wheel, "check", str(unpacked_wheel / "skill" / "builtin_routines" / "bedtime-lower-back.toml"))
+    assert checked.returncode == 0, checked.stderr

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from skill import progress
-from skill.bookkeeping import Bookkeeper
 from skill.cli import main
-from skill.engine import simulate
-from skill.history import History
-from skill.routine import load_routine
-from skill.script import Position
-from skill.session import run_text_session
+from skill.records import progress
+from skill.records.bookkeeping import Bookkeeper
+from skill.records.history import History
+from skill.routine.definition import load_routine
+from skill.routine.script import Position
+from skill.session.loop import simulate
+from skill.session.wiring import run_text_session
 
 
 def test_sessions_and_streak(tmp_path: Path) -> None:
@@ -233,10 +233,10 @@ def _run_in_child(code: str, *, fsize: int | None = None) -> subprocess.Complete
 SESSION_THEN_RECORD = """
 import io, sys
 from pathlib import Path
-from skill.bookkeeping import Bookkeeper
-from skill.history import History
-from skill.routine import load_routine
-from skill.session import run_text_session
+from skill.records.bookkeeping import Bookkeeper
+from skill.records.history import History
+from skill.routine.definition import load_routine
+from skill.session.wiring import run_text_session
 path = Path(sys.argv[1] if len(sys.argv) > 1 else {path!r})
 routine = load_routine("tests/data/short-routine.toml")
 state = run_text_session(routine, commands=io.StringIO("start\\nstop\\nstop\\n"), out=io.StringIO(),
@@ -351,7 +351,7 @@ def test_continue_picks_up_at_the_saved_side_and_round() -> None:
 
 
 def test_doctor_reports_damage_without_touching_the_file(tmp_path: Path) -> None:
-    from skill import history
+    from skill.records import history
 
     path = tmp_path / "h.sqlite3"
     assert history.diagnose(path)[0].detail.startswith("none yet")
@@ -362,6 +362,23 @@ def test_doctor_reports_damage_without_touching_the_file(tmp_path: Path) -> None
     History(path).start_session("r", 1.0)
     found = history.diagnose(path)
     assert found[0].ok and found[0].detail.startswith("1 sessions") and "damaged copies" in found[1].detail
+
+
+@pytest.mark.parametrize(("tempo", "said"), [("nan", "not a usable value"), ("-1", "not a usable value"),
+                                             ("1000", "outside 0.5..2"), ("1.25", None)])
+def test_doctor_names_a_stored_preference_as_the_session_would_treat_it(tmp_path: Path, tempo: str,
+                                                                        said: str | None) -> None:
+    from skill.records import history
+
+    path = tmp_path / "h.sqlite3"
+    h = History(path)
+    h.remember(tempo=tempo)
+    h.close()
+    problems = [f.detail for f in history.diagnose(path) if not f.ok]
+    if said is None:
+        assert problems == []
+    else:
+        assert len(problems) == 1 and said in problems[0] and tempo in problems[0]
 
 
 def test_history_with_a_huge_count_lists_what_there_is(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,9 +10,11 @@ import pytest
 
 from skill.audio import TARGET_LUFS, loudness_lufs, read_wav
 from skill.cli import main
-from skill.render import END_SECONDS, render
-from skill.routine import load_routine_file
-from skill.tts import PhraseCache, Voice, rate_for_tempo
+from skill.routine.definition import load_routine_file
+from skill.session.loop import simulate
+from skill.speaking.render import END_SECONDS, render
+from skill.speaking.timing import PhraseTiming
+from skill.speaking.voice import PhraseCache, Voice, rate_for_tempo
 
 SHORT = Path(__file__).resolve().parent / "data" / "short-routine.toml"
 
@@ -71,6 +73,22 @@ def test_rendered_session_follows_the_simulated_timeline(cache: PhraseCache, tmp
     assert np.max(np.abs(samples[at: at + rate // 3])) > 0.05
 
 
+def test_simulate_times_phrases_by_the_prepared_voice_like_render(cache: PhraseCache, tmp_path: Path) -> None:
+    """`show` and `simulate` read the cached phrases' lengths, so their timeline is render's; with nothing
+    prepared they fall back to the estimate, and say so."""
+    routine = load_routine_file(SHORT)
+    _, rendered = render(routine, cache, tmp_path / "s.wav")
+    timing = PhraseTiming(cache)
+    events = simulate(routine, speech_seconds=timing)
+    assert [(e.t, e.event) for e in events] == [(e.t, e.event) for e in rendered]
+    timed = events[-1].t
+    assert timing.estimated == 0 and "from the voice" in timing.describe()
+    guessing = PhraseTiming(PhraseCache(Voice(), tmp_path / "empty"))
+    guessed = simulate(routine, speech_seconds=guessing)[-1].t
+    assert guessing.measured == 0 and "estimated" in guessing.describe()
+    assert guessed != timed and abs(guessed - timed) / timed < 0.05
+
+
 def test_render_command_prints_the_duration(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "s.wav"
     assert main(["render", str(SHORT), "-o", str(out)]) == 0
@@ -124,8 +142,8 @@ def test_a_session_prepares_its_phrases_in_a_child_and_never_loads_the_voice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The voice with onnxruntime is about 400 MB: a session that prepared in its own process kept it all
     night (the first session after install peaked at 404 MB; with the child, 70 MB)."""
-    from skill.preparing import prepare
-    from skill.script import spoken_texts
+    from skill.routine.script import spoken_texts
+    from skill.speaking.preparing import prepare
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     routine = tmp_path / "one.toml"

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from skill.controller import STOP_GRACE_SECONDS, initial_state, step
-from skill.effects import VOLUME_MAX_DB, Begin, Heard
-from skill.engine import LogEvent, simulate
-from skill.routine import Routine, load_routine, parse_routine
-from skill.script import Position
+from skill.hearing.commands import Intent
+from skill.routine.definition import Routine, load_routine, parse_routine
+from skill.routine.script import Position
+from skill.session.controller import step
+from skill.session.effects import VOLUME_MAX_DB, Begin, Effect, Event, Heard, Log, Say, SpeakerBack, SpeakerLost
+from skill.session.loop import LogEvent, simulate
+from skill.session.state import STOP_GRACE_SECONDS, State, initial_state
 
 
 @pytest.fixture(scope="module")
@@ -421,3 +423,34 @@ def test_how_long_counts_down_through_a_long_hold_and_the_outro(routine: Routine
     answers = [x for x in said(events) if x.startswith("About ")]
     assert answers[0] in ("About 3 minutes left.", "About 4 minutes left.")
     assert answers[1:] == ["About a minute left.", "About a minute left."]
+
+
+def _feed(routine: Routine, *events: Event) -> tuple[State, list[Effect]]:
+    state, effects = initial_state(routine), []
+    for event in events:
+        state, out = step(state, event)
+        effects += out
+    return state, effects
+
+
+def _logged(effects: list[Effect], event: str) -> list[dict[str, object]]:
+    return [e.data for e in effects if isinstance(e, Log) and e.event == event]
+
+
+def test_a_lost_speaker_pauses_without_a_command_and_its_return_carries_on(routine: Routine) -> None:
+    """Device loss is its own event: the log shows no "pause" nobody said, and the return resumes."""
+    lost, effects = _feed(routine, Begin(0.0), Heard(1.0, Intent.START, "start"), SpeakerLost(5.0))
+    assert lost.paused and _logged(effects, "device") == [{"device": "speaker", "state": "lost"}]
+    assert [c["intent"] for c in _logged(effects, "command")] == ["start"]
+    back, effects = step(lost, SpeakerBack(30.0))
+    assert not back.paused
+    assert any(isinstance(e, Say) for e in effects)  # it says where it is again
+
+
+def test_a_pause_the_person_asked_for_outlasts_the_speakers_return(routine: Routine) -> None:
+    state, _ = _feed(routine, Begin(0.0), Heard(1.0, Intent.START, "start"), Heard(3.0, Intent.PAUSE, "pause"),
+                     SpeakerLost(5.0), SpeakerBack(9.0))
+    assert state.paused
+    # and a speaker that goes while it is already paused for the person does not take over that pause
+    state, _ = step(state, Heard(12.0, Intent.RESUME, "resume"))
+    assert not state.paused

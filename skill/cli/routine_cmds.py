@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from skill.engine import LogEvent, simulate
 from skill.errors import UserError
-from skill.pacer import TEMPO_MAX, TEMPO_MIN
-from skill.routine import available_routines, load_routine, load_routine_file, routine_dirs
+from skill.routine.definition import available_routines, load_routine, load_routine_file, routine_dirs
+from skill.routine.pacer import TEMPO_MAX, TEMPO_MIN
+from skill.session.loop import LogEvent, simulate
+from skill.speaking.timing import PhraseTiming
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +50,7 @@ def check_tempo(tempo: float | None) -> float | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from skill.rehearsal import rehearse
+    from skill.session.rehearsal import rehearse
 
     routine = load_routine_file(args.file)
     rehearsal = rehearse(routine)
@@ -80,7 +81,9 @@ def _clock(t: float) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     print(f"{routine.name}  ({routine.path})")
-    for item in simulate(routine):
+    timing = PhraseTiming.for_default_voice()
+    events = simulate(routine, speech_seconds=timing)
+    for item in events:
         if item.event == "stretch":
             side = f", {item.data['side']} side" if item.data["side"] else ""
             rep = f", round {item.data['repetition']}" if item.data["repetition"] > 1 else ""
@@ -90,7 +93,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         elif item.event == "chime":
             print(f"{_clock(item.t)}  ~ chime ~")
         elif item.event == "end":
-            print(f"\n{_clock(item.t)}  (end)")
+            print(f"\n{_clock(item.t)}  (end; {timing.describe()})")
     return 0
 
 
@@ -123,9 +126,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     commands = sorted(parse_command_option(c) for c in args.command)
     with open_events(args.events) as stream:
-        events = simulate(routine, commands, tempo=check_tempo(args.tempo) or 1.0, stream=stream)
+        timing = PhraseTiming.for_default_voice()
+        events = simulate(routine, commands, tempo=check_tempo(args.tempo) or 1.0, stream=stream,
+                          speech_seconds=timing)
     if args.events != "-":
-        print(summary(events))
+        print(f"{summary(events)}; {timing.describe()}")
     return 0
 
 

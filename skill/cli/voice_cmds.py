@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:
-    from skill import enroll
+    from skill.hearing import enroll
 
     if args.reset:
         had = enroll.reset()

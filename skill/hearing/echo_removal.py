@@ -1,0 +1,90 @@
+"""Echo removal on the microphone's stream: buffering into the canceller's blocks, keeping it aligned, and
+the measures the own-voice judgement asks of a stretch of sound."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+
+from skill.audio import ASR_RATE
+from skill.hearing.echo import echo_share
+from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
+from skill.hearing.echo_library import Canceller, open_canceller
+from skill.hearing.reference import ReferenceBuffer
+
+
+class EchoRemover:
+    """The microphone with the guide's voice taken out, in the canceller's whole blocks, and what it can
+    tell of any stretch of it afterwards: how much it took away, and how much the guide's voice explains."""
+
+    def __init__(self, reference: ReferenceBuffer, canceller: Canceller | None = None):
+        self._reference = reference
+        self._aec = canceller if canceller is not None else open_canceller()
+        """The echo canceller: $BEDTIME_STRETCH_AEC's choice, the home-made one when a library cannot load."""
+        self.delay = EchoDelay(reference, self._aec)
+        self.canceller: Canceller = self._aec
+        self._pending_mic = np.zeros(0, dtype=np.float32)
+        self._pending_at = 0.0
+        self._history: list[tuple[float, np.ndarray]] = []
+        self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
+        """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
+
+    def cancel(self, samples: np.ndarray, at: float) -> np.ndarray | None:
+        """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
+        ref = self._reference
+        if not len(self._pending_mic):
+            self._pending_at = at
+        self._pending_mic = np.concatenate([self._pending_mic, samples])
+        block = self._aec.block
+        usable = (len(self._pending_mic) // block) * block
+        if usable == 0:
+            return None
+        mic, start = self._pending_mic[:usable], self._pending_at
+        self._pending_mic = self._pending_mic[usable:]
+        self._pending_at = start + usable / ASR_RATE
+        self._remember(start, mic)
+        self.delay.update(start + usable / ASR_RATE, self._history)
+        if self.delay.delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
+            return mic
+        reference = self.delay.reference_for(start, usable)
+        cleaned = self._aec.process(mic, reference)
+        block = self._aec.block
+        for i in range(0, usable, block):
+            self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
+                                    float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
+        return cleaned
+
+    def cancelled_db(self, t0: float, t1: float) -> float:
+        """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
+        kept = [(m, c) for at, m, c in self._cancelled if t0 <= at <= t1]
+        if not kept:
+            return 0.0
+        return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))
+
+    def echo_share(self, t0: float, t1: float) -> float:
+        """How much of what the mic heard between monotonic times t0 and t1 the guide's voice explains.
+
+        Found on the raw microphone against the reference, at the lag this stretch itself shows (and near
+        the measured echo delay): it holds while the canceller is still learning or the delay has moved."""
+        if not self._history:
+            return 0.0
+        start = self._history[0][0]
+        heard = np.concatenate([m for _, m in self._history])
+        lo, hi = max(0, round((t0 - start) * ASR_RATE)), min(len(heard), round((t1 - start) * ASR_RATE))
+        n = hi - lo
+        if n < ASR_RATE // 10:
+            return 0.0
+        mic = heard[lo:hi]
+        shown, _, reference = self.delay.lag(mic, start + lo / ASR_RATE)
+        lead = int(MAX_LAG_SECONDS * ASR_RATE)
+        lags = {shown}
+        if self.delay.echo_delay is not None:
+            known = round(self.delay.echo_delay * ASR_RATE)
+            lags |= set(range(known - 160, known + 161, 32))
+        return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
+
+    def _remember(self, start: float, mic: np.ndarray) -> None:
+        self._history.append((start, mic))
+        while self._history and start - self._history[0][0] > 6.0:
+            self._history.pop(0)

@@ -1,0 +1,130 @@
+"""Endpointing: a stream of microphone chunks cut into utterances (an energy endpointer shared by the
+engines), each handed to an engine while the person is still settling after it."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, resample
+from skill.hearing.recognition import Engine, Recognition
+
+log = logging.getLogger(__name__)
+
+MAX_COMMAND_SECONDS = 2.2
+"""Longer speech is a sentence, not a command ("Repeat on the opposite side")."""
+MIN_COMMAND_SECONDS = 0.12
+HANGOVER_SECONDS = 0.22
+"""Quiet after speech before the utterance is decoded: short, so commands act quickly."""
+PREROLL_SECONDS = 0.25
+
+
+def speech_levels(samples: np.ndarray) -> np.ndarray:
+    """20 ms frame levels (dB) of the audio pre-emphasised as the recognizers' front ends do: a fan's rumble
+    swings by 10 dB from frame to frame below 150 Hz, which would read as speech and stretch a command
+    into a sentence."""
+    emphasised = np.append(samples[:1], samples[1:] - 0.97 * samples[:-1])
+    return frame_db(emphasised)
+
+
+def voiced_span(samples: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Which 20 ms frames are speech (well above the clip's own floor, by `speech_levels`), and the
+    first/last such frame."""
+    levels = speech_levels(samples)
+    if len(levels) == 0:
+        return np.zeros(0, bool), 0, -1
+    floor = float(np.percentile(levels, 10))
+    voiced = (levels > floor + 9.0) & (levels > -62.0)
+    idx = np.nonzero(voiced)[0]
+    return voiced, (int(idx[0]) if len(idx) else 0), (int(idx[-1]) if len(idx) else -1)
+
+
+PROMINENCE_DB = 15.0
+"""Within an utterance, the person's words stand this far above what else kept the endpointer open."""
+
+
+def prominent_span(audio: np.ndarray) -> tuple[int, int]:
+    """The sample range of an utterance that holds its loud part, with the pre-roll and hangover's worth of
+    context either side.
+
+    While the guide talks, what the echo canceller leaves of its voice keeps the endpointer open, so a
+    "pause" said over it arrives inside seconds of that residue (and would be "too long for a command").
+    The person is much louder than the residue: their words are the frames near the loudest."""
+    levels = frame_db(audio)
+    if len(levels) == 0:
+        return 0, len(audio)
+    loud = np.nonzero(levels > levels.max() - PROMINENCE_DB)[0]
+    first = max(0, int(loud[0]) * FRAME - int(PREROLL_SECONDS * ASR_RATE))
+    last = min(len(audio), (int(loud[-1]) + 1) * FRAME + int(HANGOVER_SECONDS * ASR_RATE))
+    return first, last
+
+
+class StreamRecognizer:
+    """Cuts a live 16 kHz stream into utterances with an adaptive-floor energy endpointer and decodes
+    each with the engine. Decisions come HANGOVER_SECONDS after the last word."""
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.reset()
+
+    def reset(self) -> None:
+        self._pending = np.zeros(0, np.float32)
+        self._time = 0.0  # stream time of the first pending sample
+        self._floor = -60.0
+        self._history: list[np.ndarray] = []
+        self._speech: list[np.ndarray] | None = None
+        self._speech_start = 0.0
+        self._loud_run = 0
+        self._quiet_run = 0
+
+    def feed(self, chunk: AudioChunk) -> list[Recognition]:
+        if not len(self._pending):
+            self._time = chunk.timestamp
+        samples = chunk.samples() if chunk.rate == ASR_RATE else resample(chunk.samples(), chunk.rate, ASR_RATE)
+        self._pending = np.concatenate([self._pending, samples])
+        out: list[Recognition] = []
+        while len(self._pending) >= FRAME:
+            frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+            t = self._time
+            self._time += FRAME / ASR_RATE
+            result = self._frame(frame, t)
+            if result is not None:
+                out.append(result)
+        return out
+
+    def _frame(self, frame: np.ndarray, t: float) -> Recognition | None:
+        level = float(10 * np.log10(np.mean(frame.astype(np.float64) ** 2) + 1e-12))
+        # the floor follows quiet quickly and loudness slowly, so speech does not raise it
+        self._floor = level if level < self._floor else self._floor + 0.02
+        loud = level > max(self._floor + 10.0, -60.0)
+        preroll = int(PREROLL_SECONDS * ASR_RATE / FRAME)
+        if self._speech is None:
+            self._history = [*self._history[-preroll:], frame]
+            self._loud_run = self._loud_run + 1 if loud else 0
+            if self._loud_run >= 3:
+                self._speech = list(self._history)
+                self._speech_start = t - (len(self._history) - 1) * FRAME / ASR_RATE
+                self._quiet_run = 0
+            return None
+        self._speech.append(frame)
+        self._quiet_run = 0 if loud else self._quiet_run + 1
+        too_long = len(self._speech) * FRAME / ASR_RATE > MAX_COMMAND_SECONDS + 2.0
+        if self._quiet_run * FRAME / ASR_RATE >= HANGOVER_SECONDS or too_long:
+            return self._decode()
+        return None
+
+    def _decode(self) -> Recognition:
+        audio = np.concatenate(self._speech or [])
+        start = self._speech_start
+        self._speech, self._history, self._loud_run = None, [], 0
+        first, last = prominent_span(audio)
+        if (last - first) / ASR_RATE <= MAX_COMMAND_SECONDS:  # (a sentence loud throughout stays whole)
+            start += first / ASR_RATE
+            audio = audio[first:last]
+        rec = self.engine.decode(audio)
+        return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
+                           rec.candidate, rec.coverage, rec.margin)
+
+    def flush(self) -> list[Recognition]:
+        return [self._decode()] if self._speech else []

@@ -1,0 +1,150 @@
+"""From microphone chunks to the person's commands: echo cancellation against what the speaker played,
+the recognizer, a check of each utterance against that reference (the guide's own voice is ignored), then
+the self-hearing filter. Runs on the microphone's thread; posts accepted commands.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from skill.audio import ASR_RATE, AudioChunk
+from skill.hearing.commands import URGENT, Intent
+from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
+from skill.hearing.echo_library import Canceller
+from skill.hearing.echo_removal import EchoRemover
+from skill.hearing.endpointer import HANGOVER_SECONDS
+from skill.hearing.recognition import Recognition
+from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
+from skill.hearing.self_hearing import SelfHearingFilter
+
+log = logging.getLogger(__name__)
+
+BARGE_IN_COVERAGE = 0.9
+"""While the guide talks, "stop"/"pause" whose words account for this much of the speech are taken, even
+though the echo's remains make the recognizer unsure. Not lower: echo remains of the guide's own sentences
+came out as "hold on" (0.46) and, once the endpointer handed over only an utterance's loud part, as
+"wait" (0.82-0.85) and paused the session by themselves."""
+BARGE_IN_MIN_MARGIN = 2.0
+"""...and whose phrase explains them this much better than common English words do (per 10 ms frame, where
+the engine measures it); every other command over the guide needs the same margin on top of the
+recognizer's own acceptance (a "stop" or "pause" it accepted outright does not: the self-hearing filter
+guards those, as before every command could barge in). The guide's "And release." once came out as
+"pause" at full coverage but +0.2 against common words, and paused the session; its other echo remains
+measured -0.9 to +6.5, clean commands 5-11."""
+ECHO_SHARE_MAX = 0.8
+"""An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
+The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
+the person 6 dB under it, 0.8."""
+ECHO_DOMINANT_DB = 8.0
+"""While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
+own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
+alone). A person talking over the guide at its own level loses about 3 dB."""
+
+
+class RecognizerLike(Protocol):
+    """What the listener needs of a recognizer (`recognizer.Recognizer` has more)."""
+
+    def feed(self, chunk: AudioChunk) -> list[Recognition]: ...
+
+
+class Listener:
+    """Feed it microphone chunks; it posts `(intent, text)` for each command the person said."""
+
+    def __init__(self, recognizer: RecognizerLike, hearing: SelfHearingFilter,
+                 post: Callable[[Intent | None, str], None], reference: ReferenceBuffer | None = None,
+                 on_ignored: Callable[[str, str], None] | None = None, clock: Callable[[], float] = time.monotonic,
+                 canceller: Canceller | None = None,
+                 on_heard: Callable[[Intent | None, Intent | None], None] | None = None):
+        """`on_heard`: (intent, unsure candidate) of every utterance the recognizer judged."""
+        self._recognizer = recognizer
+        self._on_heard = on_heard
+        self._hearing = hearing
+        self._post = post
+        self._reference = reference
+        self._on_ignored = on_ignored
+        self._clock = clock
+        self._echo = EchoRemover(reference, canceller) if reference is not None else None
+        """Takes the guide's voice out of the microphone (none without a reference: a text session)."""
+        self._mic_next: float | None = None
+        """Where the next microphone sample falls on the clock, continuing the stream."""
+        self._stream_to_monotonic = 0.0
+        """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
+
+    @property
+    def echo_delay(self) -> EchoDelay | None:
+        return self._echo.delay if self._echo is not None else None
+
+    @property
+    def canceller(self) -> Canceller | None:
+        return self._echo.canceller if self._echo is not None else None
+
+    def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
+        """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
+        now = self._clock()
+        at = captured_at if captured_at is not None else now - chunk.seconds
+        if self._mic_next is not None and abs(at - self._mic_next) < REANCHOR_SECONDS:
+            at = self._mic_next
+        self._mic_next = at + chunk.seconds
+        self._stream_to_monotonic = at - chunk.timestamp
+        samples = chunk.samples()
+        cleaned = self._echo.cancel(samples, at) if self._echo is not None else samples
+        if cleaned is None:
+            return
+        for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
+            if rec.intent is None and rec.text:
+                log.info("not a command: %r (%s)", rec.text, rec.reason)
+            if self._on_heard is not None:
+                self._on_heard(rec.intent, rec.candidate)
+            self._judge(rec, self._clock())
+
+    def _judge(self, rec: Recognition, heard_at: float) -> None:
+        intent = rec.intent
+        # the words ended a hangover before the recognizer could decide
+        ended_at = heard_at - HANGOVER_SECONDS
+        duration = rec.end - rec.start
+        candidate = rec.candidate
+        if intent is None and candidate is None:
+            return
+        # where the words were (the recognizer may decide well after them when echo residue followed)
+        window = (rec.start + self._stream_to_monotonic, rec.end + self._stream_to_monotonic)
+        over_guide = bool(self._hearing.tracker.playing_between(*window))
+        echo = self._echo
+        cancelled = echo.cancelled_db(*window) if echo is not None and over_guide else 0.0
+        echoing = self._reference is not None and self._reference.sounded_since(window[0] - MAX_LAG_SECONDS)
+        share = echo.echo_share(*window) if echo is not None and echoing else 0.0
+        log.debug("judging %r (%s): over the guide %s, %.0f dB cancelled, echo share %.2f", rec.text,
+                  intent or f"candidate {candidate}", over_guide, cancelled, share)
+        if share > ECHO_SHARE_MAX:
+            log.info("ignored %r: the guide's own voice (it explains %.0f%% of the sound)", rec.text, 100 * share)
+            return
+        if cancelled > ECHO_DOMINANT_DB:
+            log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
+            return
+        margin = rec.margin
+        if intent is None and candidate in URGENT and over_guide \
+                and rec.coverage >= BARGE_IN_COVERAGE \
+                and (margin is None or margin >= BARGE_IN_MIN_MARGIN):
+            # "stop" or "pause" over the guide's voice: what is left of the echo lowers the recognizer's
+            # confidence, so an urgent command is taken at a lower bar (the filter still refuses it when
+            # the guide itself is saying that word).
+            intent = candidate
+            log.info("barge-in: %r over the guide (words cover %.2f, %.0f dB cancelled)", rec.text,
+                     rec.coverage, cancelled)
+        if intent is None:
+            return
+        if over_guide and intent not in URGENT and margin is not None and margin < BARGE_IN_MIN_MARGIN:
+            # taken by the recognizer, but over the guide's voice and hardly better than ordinary words:
+            # echo remains of its sentences look like this. Not for a "stop" or "pause" the recognizer
+            # accepted by itself: a person's "stop" over the counts measured +1.9 and was lost three times.
+            log.info("ignored %r over the guide: only %+.1f per frame better than common words", rec.text, margin)
+            return
+        if self._hearing.accept(intent, rec.text, ended_at, duration):
+            self._post(intent, rec.text)
+        else:
+            log.info("ignored %r while the guide was talking", rec.text)
+            if self._on_ignored is not None:
+                self._on_ignored(rec.text, "guide talking")
+

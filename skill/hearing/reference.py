@@ -1,0 +1,74 @@
+"""What the speaker played, on the monotonic clock, at 16 kHz: the echo canceller's reference."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from skill.audio import ASR_RATE
+from skill.hearing.drift import INTERPOLATION_HALF_WIDTH, read_between
+
+REANCHOR_SECONDS = 0.2
+"""The speaker and the microphone are continuous streams whose per-block timestamps jitter by tens of ms
+(PulseAudio's ALSA plugin) and drift apart slowly: the echo delay tracker follows the drift. Only a jump
+this large (a stream restarted, a real gap) moves a stream's place on the clock."""
+
+
+class ReferenceBuffer:
+    """What the speaker played, at 16 kHz, on the monotonic clock: the echo canceller's reference."""
+
+    def __init__(self, seconds: float = 20.0):
+        self._size = int(seconds * ASR_RATE)
+        self._ring = np.zeros(self._size, dtype=np.float32)
+        self._origin: float | None = None  # monotonic time of sample index 0
+        self._written = 0  # samples written since origin
+        self._last_sound = -1e9
+        self._lock = threading.Lock()
+
+    def write(self, samples: np.ndarray, at: float) -> None:
+        """`samples` (16 kHz mono) started playing at monotonic time `at`."""
+        with self._lock:
+            if self._origin is None:
+                self._origin = at
+            index = round((at - self._origin) * ASR_RATE)
+            # Blocks arrive back to back. Keep the signal continuous (following each block's jittery
+            # timestamp would garble the canceller's reference) and only re-anchor on the clock when it is
+            # really elsewhere (a restarted stream).
+            if abs(index - self._written) < int(REANCHOR_SECONDS * ASR_RATE) or index < self._written:
+                index = self._written
+            n = len(samples)
+            if index > self._written:  # a gap: silence there, so stale audio is never read back
+                gap = np.arange(max(self._written, index - self._size), index) % self._size
+                self._ring[gap] = 0.0
+            keep = min(n, self._size)
+            self._ring[np.arange(index + n - keep, index + n) % self._size] = samples[n - keep:]
+            self._written = max(self._written, index + n)
+            if np.max(np.abs(samples), initial=0.0) > 1e-3:
+                self._last_sound = at + len(samples) / ASR_RATE
+
+    def read(self, at: float, n: int) -> np.ndarray:
+        """`n` samples played from monotonic time `at` on (silence where nothing was)."""
+        with self._lock:
+            out = np.zeros(n, dtype=np.float32)
+            if self._origin is None:
+                return out
+            index = round((at - self._origin) * ASR_RATE)
+            lo, hi = max(index, self._written - self._size, 0), min(index + n, self._written)
+            if hi > lo:
+                out[lo - index: hi - index] = self._ring[np.arange(lo, hi) % self._size]
+            return out
+
+    def read_at(self, times: np.ndarray) -> np.ndarray:
+        """What was played at each of the increasing monotonic `times`, between samples too."""
+        with self._lock:
+            origin = self._origin
+        if origin is None:
+            return np.zeros(len(times), dtype=np.float32)
+        positions = (times - origin) * ASR_RATE
+        first = int(np.floor(positions[0])) - INTERPOLATION_HALF_WIDTH - 1
+        raw = self.read(origin + first / ASR_RATE, int(np.ceil(positions[-1])) - first + INTERPOLATION_HALF_WIDTH + 2)
+        return read_between(raw, positions - first)
+
+    def sounded_since(self, t: float) -> bool:
+        return self._last_sound >= t
