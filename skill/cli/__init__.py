@@ -9,10 +9,10 @@ import sys
 from collections.abc import Sequence
 
 from skill import __version__
-from skill.cli import listen_cmds, routine_cmds, session_cmds, speech_cmds
+from skill.cli import listen_cmds, routine_cmds, session_cmds, speech_cmds, voice_cmds
 from skill.errors import UserError
 
-_AREAS = (routine_cmds, speech_cmds, listen_cmds, session_cmds)
+_AREAS = (routine_cmds, speech_cmds, listen_cmds, voice_cmds, session_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -175,8 +175,17 @@ def check_models() -> Iterator[Finding]:
     yield from check_module("vosk", "vosk", "scripts/setup (on arm64 it installs libatomic1, which Vosk needs)")
 
 
+def check_personal_voice() -> Iterator[Finding]:
+    from skill.hearing.enroll import describe_in_use
+    from skill.hearing.personal import load_personal_model, personal_model_path
+
+    detail = describe_in_use()
+    broken = personal_model_path().exists() and load_personal_model() is None
+    yield Finding(not broken, "your voice", detail, "bedtime-stretch enroll (or enroll --reset to do without)")
+
+
 def all_checks(input_device: str | None = None, output_device: str | None = None,
                voice: str | None = None) -> list[Check]:
-    return [check_portaudio, lambda: check_devices(input_device, output_device), check_models,
+    return [check_portaudio, lambda: check_devices(input_device, output_device), check_models, check_personal_voice,
             lambda: check_voice(voice), lambda: check_cache(voice), check_dirs, check_history, check_session,
             check_routines]

@@ -79,12 +79,15 @@ def _recognize_long(engine: Engine, path: str, stream: Callable[[Engine, str], I
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
+    from skill.hearing.enroll import describe_in_use
     from skill.hearing.microphone import Microphone
     from skill.hearing.recognizer import open_recognizer
 
     recognizer = open_recognizer(args.engine)
     with Microphone(args.input_device) as mic:
         print(f"Listening on {mic.device.name} ({mic.rate} Hz). Say a command; Ctrl-C to stop.", file=sys.stderr)
+        if args.verbose:
+            print(f"Your voice model: {describe_in_use()}", file=sys.stderr)
         for chunk, _ in mic.chunks():
             for rec in recognizer.feed(chunk):
                 print(describe(rec), flush=True)

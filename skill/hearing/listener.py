@@ -56,8 +56,11 @@ class Listener:
     def __init__(self, recognizer: RecognizerLike, hearing: SelfHearingFilter,
                  post: Callable[[Intent | None, str], None], reference: ReferenceBuffer | None = None,
                  on_ignored: Callable[[str, str], None] | None = None, clock: Callable[[], float] = time.monotonic,
-                 canceller: Canceller | None = None):
+                 canceller: Canceller | None = None,
+                 on_heard: Callable[[Intent | None, Intent | None], None] | None = None):
+        """`on_heard`: (intent, unsure candidate) of every utterance the recognizer judged."""
         self._recognizer = recognizer
+        self._on_heard = on_heard
         self._hearing = hearing
         self._post = post
         self._reference = reference
@@ -93,6 +96,8 @@ class Listener:
         for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
             if rec.intent is None and rec.text:
                 log.info("not a command: %r (%s)", rec.text, rec.reason)
+            if self._on_heard is not None:
+                self._on_heard(rec.intent, rec.candidate)
             self._judge(rec, self._clock())
 
     def _judge(self, rec: Recognition, heard_at: float) -> None:

@@ -21,13 +21,28 @@ from skill.errors import UserError
 from skill.hearing.commands import all_phrases
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
-from skill.hearing.recognition import Engine, Recognition
+from skill.hearing.recognition import Engine, Recognition, phrase_intent
 from skill.hearing.vosk_engine import VoskEngine
 
 log = logging.getLogger(__name__)
 
 
-def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
+def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False,
+                personal: bool = True) -> Engine:
+    """The engine, and over it the person's own voice model when they enrolled one (`personal`)."""
+    general = _open_general(engine, phrases, quiet)
+    if not personal:
+        return general
+    from skill.hearing.personal import PersonalEngine, load_personal_model
+
+    model = load_personal_model()
+    if model is None:
+        return general
+    log.info("using your personal voice model (%d takes)", len(model.labels))
+    return PersonalEngine(general, model, {i for p in (phrases or all_phrases()) if (i := phrase_intent(p))})
+
+
+def _open_general(engine: str, phrases: Sequence[str] | None, quiet: bool) -> Engine:
     from skill.hearing.models import find_vosk_model
 
     phrases = list(phrases or all_phrases())

@@ -33,6 +33,7 @@ from skill.routine.definition import Routine
 from skill.session.effects import Chime, Say
 from skill.session.loop import LiveInbox
 from skill.session.state import State
+from skill.session.voice_offer import MissTally
 from skill.session.wiring import handling_signals, run_live, run_text_session
 from skill.speaking.speaker import LiveSpeaker
 from skill.speaking.voice import PhraseCache
@@ -129,6 +130,7 @@ class LiveSession:
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
         self._listener: threading.Thread | None = None
+        self.misses = MissTally()
 
     def _on_done(self, seq: int) -> None:
         self.tracker.done(seq)
@@ -155,7 +157,7 @@ class LiveSession:
     def _listen(self) -> None:
         assert self.recognizer is not None
         listener = Listener(self.recognizer, SelfHearingFilter(self.tracker), post=self.inbox.heard,
-                            reference=self.reference)
+                            reference=self.reference, on_heard=self.misses.heard)
         while not self._stopped.is_set():
             mic = self.mic
             if mic is not None:
@@ -223,6 +225,9 @@ class LiveSession:
                 self.recognizer.engine.close()
             if self.tape is not None:
                 self.tape.save()
+            offer = self.misses.offer()
+            if offer is not None:
+                self.notice(offer)
 
     def _end_on(self, stop: threading.Event) -> None:
         while not self._stopped.wait(0.1):
@@ -258,7 +263,9 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     from skill.hearing.commands import WAKE_PHRASES
     from skill.hearing.recognizer import open_engine
 
-    recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True))
+    # not the personal model: it knows the person's "start", not the longer wake phrases, and would wake
+    # the service on a "start" (or any enrolled command) said in passing
+    recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True, personal=False))
     with Microphone(options.input_device) as mic:
         while not mic.lost and (stop is None or not stop.is_set()):
             # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on

@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""Choose the personal model's thresholds (skill/hearing/personal.py) on the tuning voices, never on the voices
+scripts/bench_enroll.py judges: each tuning voice enrolled with 3 takes as tests/enroll_set.py does, then
+every combination scored on understood (all phrases, and the enrolled ones) less four times the false
+accepts. Prints the best few; the constants in skill/hearing/personal.py are set by hand from the first.
+
+Usage: .venv/bin/python scripts/tune_personal.py [--voices espeak-us,espeak-us-f3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from skill.hearing import personal  # noqa: E402
+from skill.hearing.commands import all_phrases  # noqa: E402
+from skill.hearing.personal import Judgement, PersonalModel  # noqa: E402
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
+from skill.hearing.recognition import Recognition  # noqa: E402
+from tests import enroll_set  # noqa: E402
+
+GRID = {
+    "ACCEPT_RATIO": (0.8, 0.85, 0.9, 0.95),
+    "ACCEPT_SPREAD": (1.4, 1.6, 1.8, 2.0, 2.5),
+    "REJECT_RATIO": (0.8, 0.9, 1.0),
+    "AGREE_RELAX": (1.0, 1.1),
+    "SWITCH_RATIO": (0.7, 0.8, 0.9),
+}
+
+
+@dataclass
+class Case:
+    want: str
+    prompted: bool
+    general: Recognition
+    judgement: Judgement | None
+
+
+class Replay(PersonalModel):
+    """The model's rules over judgements measured once (the embeddings are the slow part)."""
+
+    pending: Judgement | None = None
+
+    def judge(self, samples: np.ndarray) -> Judgement | None:
+        return self.pending
+
+
+def score(model: Replay, cases: list[Case]) -> float:
+    ok = ok_prompted = false = 0
+    for case in cases:
+        object.__setattr__(model, "pending", case.judgement)
+        rec = model.revise(case.general, np.zeros(0, np.float32))
+        right = rec.intent is not None and rec.intent.value == case.want
+        ok += case.want != "none" and right
+        ok_prompted += case.want != "none" and case.prompted and right
+        false += case.want == "none" and rec.intent is not None
+    commands = sum(c.want != "none" for c in cases)
+    prompted = sum(c.want != "none" and c.prompted for c in cases)
+    return ok / commands + ok_prompted / max(1, prompted) - 4 * false / max(1, len(cases) - commands)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voices", default="espeak-us,espeak-us-f3")
+    args = parser.parse_args()
+    engine = PocketsphinxEngine(all_phrases())
+    voices: list[tuple[Replay, list[Case]]] = []
+    for name in args.voices.split(","):
+        speaker = enroll_set.synthetic(name)
+        model = PersonalModel.build(speaker.enrollment(3))
+        cases = [Case(want, prompted, engine.decode(u), model.judge(u))
+                 for (want, u), prompted in zip(speaker.judged, speaker.prompted, strict=True)]
+        voices.append((Replay(model.labels, model.templates, model.spreads), cases))
+        print(f"{name}: {len(cases)} utterances", file=sys.stderr)
+    results = []
+    for values in itertools.product(*GRID.values()):
+        for key, value in zip(GRID, values, strict=True):
+            setattr(personal, key, value)
+        results.append((float(np.mean([score(m, cases) for m, cases in voices])), values))
+    results.sort(key=lambda r: -r[0])
+    for value, combination in results[:5]:
+        print(f"{value:.3f}  " + "  ".join(f"{k}={v}" for k, v in zip(GRID, combination, strict=True)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
