@@ -23,6 +23,7 @@ from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resampl
 from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
 from skill.denoise import reduce_noise
 from skill.errors import UserError
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +429,8 @@ class StreamRecognizer:
         if (last - first) / ASR_RATE <= MAX_COMMAND_SECONDS:  # (a sentence loud throughout stays whole)
             start += first / ASR_RATE
             audio = audio[first:last]
-        rec = self.engine.decode(audio)
+        with stage("recognition (this process's part)"):
+            rec = self.engine.decode(audio)
         return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
                            rec.candidate, rec.coverage, rec.margin)
 

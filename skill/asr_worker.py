@@ -39,6 +39,10 @@ class EngineProcess:
         self._proc = self._start()
         self.name: str = str(self._receive())
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def _start(self) -> subprocess.Popen:
         # stderr is the session's own: the child's warnings reach the person as the session's would
         proc = subprocess.Popen(self._args, stdin=subprocess.PIPE, stdout=subprocess.PIPE)

@@ -21,6 +21,7 @@ from skill.drift import DriftingDelay
 from skill.echo import echo_share, estimate_delay
 from skill.echo_library import Canceller, open_canceller
 from skill.self_hearing import SelfHearingFilter
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,13 @@ class Listener:
         """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
         self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
         """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
+        self.energy_in = self.energy_out = 0.0
+        """The mic's energy, and what was left of it, over every block the canceller processed."""
+
+    @property
+    def echo_removed_db(self) -> float:
+        """How much the canceller took out of the mic over the session, while the guide sounded."""
+        return float(10 * np.log10((self.energy_in + 1e-12) / (self.energy_out + 1e-12)))
 
     def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
@@ -163,14 +171,17 @@ class Listener:
             at = self._mic_next
         self._mic_next = at + chunk.seconds
         self._stream_to_monotonic = at - chunk.timestamp
-        samples = chunk.samples()
-        cleaned = self._cancel_echo(samples, at)
+        with stage("echo cancelling"):
+            cleaned = self._cancel_echo(chunk.samples(), at)
         if cleaned is None:
             return
-        for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
+        with stage("endpointing"):
+            heard = self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp))
+        for rec in heard:
             if rec.intent is None and rec.text:
                 log.info("not a command: %r (%s)", rec.text, rec.reason)
-            self._judge(rec, self._clock())
+            with stage("own-voice checks"):
+                self._judge(rec, self._clock())
 
     def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
         intent = rec.intent
@@ -235,15 +246,19 @@ class Listener:
         self._pending_mic = self._pending_mic[usable:]
         self._pending_at = start + usable / ASR_RATE
         self._remember(start, mic)
-        self._update_delay(start + usable / ASR_RATE)
+        with stage("echo delay tracking"):
+            self._update_delay(start + usable / ASR_RATE)
         if self._delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
             return mic
         reference = self._drifted_reference(ref, start, usable)
         cleaned = self._aec.process(mic, reference)
         block = self._aec.block
         for i in range(0, usable, block):
-            self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
-                                    float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
+            heard, left = float(np.dot(mic[i:i + block], mic[i:i + block])), \
+                float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))
+            self._cancelled.append((start + i / ASR_RATE, heard, left))
+            self.energy_in += heard
+            self.energy_out += left
         return cleaned
 
     def _drifted_reference(self, ref: ReferenceBuffer, start: float, n: int) -> np.ndarray:

@@ -8,6 +8,7 @@ Threads: the controller loop (main), the speaker's worker threads, the listener 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
 import threading
@@ -19,6 +20,7 @@ from typing import IO, TextIO
 import numpy as np
 import soxr
 
+from skill import stage_clock
 from skill.asr import StreamRecognizer
 from skill.asr_worker import EngineProcess, open_engine_process
 from skill.audio import ASR_RATE
@@ -129,6 +131,7 @@ class LiveSession:
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
         self._listener: threading.Thread | None = None
+        self.listener: Listener | None = None
 
     def _on_done(self, seq: int) -> None:
         self.tracker.done(seq)
@@ -154,8 +157,8 @@ class LiveSession:
 
     def _listen(self) -> None:
         assert self.recognizer is not None
-        listener = Listener(self.recognizer, SelfHearingFilter(self.tracker), post=self.inbox.heard,
-                            reference=self.reference)
+        listener = self.listener = Listener(self.recognizer, SelfHearingFilter(self.tracker),
+                                            post=self.inbox.heard, reference=self.reference)
         while not self._stopped.is_set():
             mic = self.mic
             if mic is not None:
@@ -201,11 +204,23 @@ class LiveSession:
         if stop is not None:
             threading.Thread(target=self._end_on, args=(stop,), name="stop-watch", daemon=True).start()
         state: State | None = None
+        started, started_cpu = time.monotonic(), time.process_time()
+        child_cpu = self._recognizer_cpu()
+        loop_cpu = time.thread_time()
+        stage_clock.reset()
         try:
             state = run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book,
                              stop=stop)
             return state
         finally:
+            stage_clock.add("event loop (controller)", time.thread_time() - loop_cpu)
+            audio = self._audio_report(time.monotonic() - started)
+            if stage_clock.ENABLED:
+                stage_clock.write_report({**audio, "process_cpu": time.process_time() - started_cpu,
+                                          "recognizer_cpu": self._recognizer_cpu() - child_cpu})
+            if events is not None:
+                events.write(json.dumps({"t": round(audio["seconds"], 3), "event": "audio", **audio}) + "\n")
+                events.flush()
             if state is None or not state.ended:
                 # ended from outside (Ctrl-C, SIGTERM): nothing queued is wanted now, and waiting for it
                 # would keep a service manager waiting for seconds
@@ -224,6 +239,20 @@ class LiveSession:
             if self.tape is not None:
                 self.tape.save()
 
+
+    def _recognizer_cpu(self) -> float:
+        """CPU seconds the recognizer's child process has used."""
+        engine = self.recognizer.engine if self.recognizer is not None else None
+        return stage_clock.process_cpu_seconds(engine.pid) if isinstance(engine, EngineProcess) else 0.0
+
+    def _audio_report(self, seconds: float) -> dict[str, float]:
+        """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
+        report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
+                  "mic_overflows": self.mic.overflows if self.mic is not None else 0,
+                  "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0}
+        log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed in %.0f s",
+                 report["underruns"], report["mic_overflows"], report["echo_removed_db"], seconds)
+        return report
 
     def _end_on(self, stop: threading.Event) -> None:
         while not self._stopped.wait(0.1):

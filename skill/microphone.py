@@ -17,6 +17,7 @@ import soxr
 
 from skill.audio import ASR_RATE, AudioChunk
 from skill.devices import Device, NoDevice, find_input_device, sounddevice
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,8 @@ class Microphone:
             if self.overflows > reported:
                 log.info("microphone overflow (%d so far): a little audio was lost", self.overflows)
                 reported = self.overflows
-            samples = resampler.resample_chunk(block) if resampler is not None else block
-            chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=self._frames / self.rate)
+            with stage("microphone resampling"):
+                samples = resampler.resample_chunk(block) if resampler is not None else block
+                chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=self._frames / self.rate)
             self._frames += len(block)
             yield chunk, captured_at

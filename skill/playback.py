@@ -22,6 +22,7 @@ import numpy as np
 from skill.audio import SoftNoise, chime, resample
 from skill.devices import Device, NoDevice, find_output_device, sounddevice
 from skill.effects import CHIME_SECONDS, VOLUME_MAX_DB, VOLUME_MIN_DB, Chime, Say
+from skill.stage_clock import stage
 from skill.tts import PhraseCache, rate_for_tempo
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,13 @@ class LiveSpeaker:
             self._threads.append(threading.Thread(target=self._played_loop, name="speaker-played", daemon=True))
         self._callbacks = 0
         self._underflows = 0
+        self.underruns = 0
+        """Output underflows once the stream played at real time (a gap in the voice each; the start-up
+        storms `_open_flowing` rides out are not counted)."""
+        self._flowing = False
         self._latency = LATENCY_SECONDS
         self._stream = self._open_flowing()
+        self._flowing = True
         for t in self._threads:
             t.start()
 
@@ -227,7 +233,8 @@ class LiveSpeaker:
             if stale:
                 continue
             try:
-                samples, text = self._audio_for(item)
+                with stage("phrase resampling"):
+                    samples, text = self._audio_for(item)
             except Exception:
                 log.exception("could not prepare %r; skipping it", item)
                 self._done.put(item.seq)
@@ -247,6 +254,7 @@ class LiveSpeaker:
             strikes = strikes + 1 if self._callbacks - calls > 2.0 / BLOCK_SECONDS else 0
             if strikes >= 2:
                 log.warning("the output stream raced ahead of real time; reopening it")
+                self._flowing = False
                 old = self._stream
                 self._closing = True
                 with contextlib.suppress(self._sd.PortAudioError):
@@ -255,6 +263,7 @@ class LiveSpeaker:
                 self._closing = False
                 self._latency = min(0.2, self._latency * 1.6)
                 self._stream = self._open_flowing()
+                self._flowing = True
                 strikes = 0
 
     def _done_loop(self) -> None:
@@ -268,7 +277,8 @@ class LiveSpeaker:
         assert self._on_played is not None
         while (item := self._played.get()) is not None:
             try:
-                self._on_played(item[0], self.rate, item[1])
+                with stage("echo reference (resampling, buffering)"):
+                    self._on_played(item[0], self.rate, item[1])
             except Exception:
                 log.exception("on_played failed")
 
@@ -282,9 +292,14 @@ class LiveSpeaker:
     # ---- the audio callback: copy, gain, fade; never raises ------------------------------------------
 
     def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        with stage("mixing and playback (audio callback)"):
+            self._play(outdata, frames, timing, status)
+
+    def _play(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         self._callbacks += 1
         if status.output_underflow:
             self._underflows += 1
+            self.underruns += self._flowing
         try:
             out = self._fill(frames)
             outdata[:, 0] = out
