@@ -114,10 +114,14 @@ def main() -> int:
     ap.add_argument("--profile", action="store_true", help="also print the session's CPU by stage")
     ap.add_argument("--quota", type=float, metavar="PERCENT",
                     help="run the session in a cgroup limited to this share of one core (idle is not measured)")
+    ap.add_argument("--quota-period", type=float, default=10.0, metavar="MS",
+                    help="the quota's period (cpu_quota.PERIOD_US: 10 ms)")
     args = ap.parse_args()
     idle = idle_cpu(args.idle_seconds) if args.quota is None and args.idle_seconds > 0 else None
     with contextlib.ExitStack() as stack:
-        quota = stack.enter_context(CpuQuota(args.quota / 100)) if args.quota is not None else None
+        quota = None
+        if args.quota is not None:
+            quota = stack.enter_context(CpuQuota(args.quota / 100, period_us=round(1000 * args.quota_period)))
         return bench(args, idle, quota)
 
 
@@ -182,8 +186,9 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
     rows = [
         *([("CPU, idle listening for the wake phrase", f"{100 * idle:.1f}% of one core", "< 2%")]
           if idle is not None else []),
-        *([(f"CPU quota (cgroup v{quota.version}, session and its children)", f"{args.quota:g}% of one core",
-            ""), ("time the session waited for its quota", f"{throttled:.1f} s", "")] if quota else []),
+        *([(f"CPU quota (cgroup v{quota.version}, session and its children)",
+            f"{args.quota:g}% of one core, period {args.quota_period:g} ms", ""),
+           ("time the session waited for its quota", f"{throttled:.1f} s", "")] if quota else []),
         ("CPU, during a session (with its start-up)", f"{100 * (cpu - cpu0) / wall:.1f}% of one core", ""),
         ("CPU, during a session (from the first prompt on)", f"{100 * steady:.1f}% of one core", "< 5%"),
         ("peak RSS, session and recognizer, added up", f"{rss:.0f} MB", ""),
