@@ -198,6 +198,7 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
          if len(lat) else "none heard", "p95 < 700 ms" if quota else "p95 < 500 ms"),
         ("speaker underruns", str(audio.get("underruns", "?")), "0"),
         ("microphone overflows", str(audio.get("mic_overflows", "?")), "0"),
+        ("audio the listener dropped to catch up", f"{audio.get('dropped_seconds', 0.0):.1f} s", ""),
         ("echo removed while the guide spoke", f"{audio.get('echo_removed_db', float('nan')):.1f} dB", ""),
         ("commands understood the first time", f"{first_try}/{commands}", ""),
         ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),

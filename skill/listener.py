@@ -56,6 +56,12 @@ SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 MAX_LAG_SECONDS = 0.5
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
+BEHIND_SECONDS = 1.0
+"""A chunk heard this long ago when it comes to be processed means the CPU cannot keep up (under a 10 % CPU
+quota here the microphone's queue filled, 20 s behind): such chunks are dropped until the listener is
+current again. A command said meanwhile is lost; one answered 20 s late would be worse, and the speaker's
+callback gets the CPU it needs."""
+CAUGHT_UP_SECONDS = 0.2
 ECHO_DOMINANT_DB = 8.0
 """While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
 own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
@@ -169,6 +175,9 @@ class Listener:
         """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
         self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
         """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
+        self._dropping = False
+        self.dropped_seconds = 0.0
+        """Audio dropped because the listener fell behind (BEHIND_SECONDS)."""
         self.energy_in = self.energy_out = 0.0
         """The mic's energy, and what was left of it, over every block the canceller processed."""
 
@@ -181,6 +190,9 @@ class Listener:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
         now = self._clock()
         at = captured_at if captured_at is not None else now - chunk.seconds
+        if self._behind(now - at - chunk.seconds):
+            self.dropped_seconds += chunk.seconds
+            return
         if self._mic_next is not None and abs(at - self._mic_next) < REANCHOR_SECONDS:
             at = self._mic_next
         self._mic_next = at + chunk.seconds
@@ -196,6 +208,18 @@ class Listener:
                 log.info("not a command: %r (%s)", rec.text, rec.reason)
             with stage("own-voice checks"):
                 self._judge(rec, self._clock())
+
+    def _behind(self, lag: float) -> bool:
+        """Whether to drop a chunk heard `lag` seconds before now (its end)."""
+        if not self._dropping and lag > BEHIND_SECONDS:
+            log.warning("listening fell %.1f s behind (the CPU is short): skipping audio to catch up", lag)
+            self._dropping = True
+        elif self._dropping and lag < CAUGHT_UP_SECONDS:
+            self._dropping = False
+            reset = getattr(self._recognizer, "reset", None)
+            if reset is not None:  # an utterance cut by the gap is no utterance
+                reset()
+        return self._dropping
 
     def _judge(self, rec: RecognitionLike, heard_at: float) -> None:
         intent = rec.intent

@@ -249,9 +249,11 @@ class LiveSession:
         """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
         report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
                   "mic_overflows": self.mic.overflows if self.mic is not None else 0,
-                  "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0}
-        log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed in %.0f s",
-                 report["underruns"], report["mic_overflows"], report["echo_removed_db"], seconds)
+                  "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
+                  "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0}
+        log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed, %.1f s of "
+                 "audio dropped to catch up, in %.0f s", report["underruns"], report["mic_overflows"],
+                 report["echo_removed_db"], report["dropped_seconds"], seconds)
         return report
 
     def _end_on(self, stop: threading.Event) -> None:
