@@ -36,6 +36,12 @@ LATENCY_SECONDS = 0.05
 """Output buffering. Lower and the ALSA-over-PulseAudio path underruns and races through the audio when
 a microphone stream is open too; higher and "pause" takes longer than 100 ms to be heard."""
 
+STARVED_UNDERRUNS = 3
+STARVED_WINDOW_SECONDS = 10
+STARVED_LATENCY_SECONDS = 0.4
+"""This many gaps in the voice within the window, and the stream is reopened with twice the buffering, up to
+this much: a "pause" is then heard up to that much later, but the voice no longer breaks up (under a 10 %
+CPU quota here: 232 gaps in 200 s at 60 ms of buffering)."""
 PLAYED_BATCH_SECONDS = 0.04
 """The played audio goes to `on_played` this much at a time: one wake-up of its thread per two callbacks.
 The echo canceller needs it only when the echo reaches the microphone, 100 ms or more after the callback."""
@@ -186,7 +192,7 @@ class LiveSpeaker:
             stream.close()
             self._closing = False
             if attempt >= 4:
-                self._latency = min(0.2, self._latency * 1.6)
+                self._latency = max(self._latency, min(0.2, self._latency * 1.6))
         return self._open()
 
     def _now_flowing(self) -> None:
@@ -260,27 +266,39 @@ class LiveSpeaker:
                     self._sounds.append(_Sound(item.seq, samples, generation, text))
 
     def _watch_loop(self) -> None:
-        """Reopen the stream if it ever races ahead of real time for two seconds running."""
+        """Reopen the stream if it ever races ahead of real time for two seconds running, or with more
+        buffering if the voice keeps breaking up (a CPU too short to run the callback in time)."""
         strikes = 0
+        recent: collections.deque[int] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
         while not self._closing and not self.lost:
-            calls = self._callbacks
+            calls, underruns = self._callbacks, self.underruns
             time.sleep(1.0)
             if self._closing:
                 return
+            recent.append(self.underruns - underruns)
             strikes = strikes + 1 if self._callbacks - calls > 2.0 / BLOCK_SECONDS else 0
             if strikes >= 2:
                 log.warning("the output stream raced ahead of real time; reopening it")
-                self._flowing = False
-                old = self._stream
-                self._closing = True
-                with contextlib.suppress(self._sd.PortAudioError):
-                    old.abort()
-                    old.close()
-                self._closing = False
-                self._latency = min(0.2, self._latency * 1.6)
-                self._stream = self._open_flowing()
-                self._now_flowing()
+                self._reopen(min(0.2, self._latency * 1.6))
                 strikes = 0
+            elif sum(recent) >= STARVED_UNDERRUNS and self._latency < STARVED_LATENCY_SECONDS:
+                latency = min(STARVED_LATENCY_SECONDS, self._latency * 2)
+                log.warning("the voice broke up %d times in %d s (the CPU is short): buffering %.0f ms of it",
+                            sum(recent), len(recent), 1000 * latency)
+                self._reopen(latency)
+                recent.clear()
+
+    def _reopen(self, latency: float) -> None:
+        self._flowing = False
+        old = self._stream
+        self._closing = True
+        with contextlib.suppress(self._sd.PortAudioError):
+            old.abort()
+            old.close()
+        self._closing = False
+        self._latency = latency
+        self._stream = self._open_flowing()
+        self._now_flowing()
 
     def _done_loop(self) -> None:
         while (seq := self._done.get()) is not None:
