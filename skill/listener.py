@@ -56,12 +56,13 @@ SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 MAX_LAG_SECONDS = 0.5
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
-BEHIND_SECONDS = 1.0
+BEHIND_SECONDS = 3.0
 """A chunk heard this long ago when it comes to be processed means the CPU cannot keep up (under a 10 % CPU
 quota here the microphone's queue filled, 20 s behind): such chunks are dropped until the listener is
-current again. A command said meanwhile is lost; one answered 20 s late would be worse, and the speaker's
-callback gets the CPU it needs."""
-CAUGHT_UP_SECONDS = 0.2
+current again. A command said meanwhile is lost; one answered 20 s late would be worse. Not less: under a
+25 % quota a decode keeps the listener 1-2 s behind and it catches up by itself, where dropping at 1 s lost
+3 of 13 commands and the canceller's hold on the echo."""
+CAUGHT_UP_SECONDS = 0.5
 ECHO_DOMINANT_DB = 8.0
 """While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
 own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
@@ -180,6 +181,11 @@ class Listener:
         """Audio dropped because the listener fell behind (BEHIND_SECONDS)."""
         self.energy_in = self.energy_out = 0.0
         """The mic's energy, and what was left of it, over every block the canceller processed."""
+
+    @property
+    def echo_delay_ms(self) -> float | None:
+        """The echo delay last measured (None: never found, so the canceller never ran)."""
+        return None if self._echo_delay is None else round(1000 * self._echo_delay, 1)
 
     @property
     def echo_removed_db(self) -> float:

@@ -8,7 +8,6 @@ Threads: the controller loop (main), the speaker's worker threads, the listener 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import threading
@@ -214,13 +213,11 @@ class LiveSession:
             return state
         finally:
             stage_clock.add("event loop (controller)", time.thread_time() - loop_cpu)
-            audio = self._audio_report(time.monotonic() - started)
+            seconds = time.monotonic() - started
+            audio = self._audio_report(seconds)
             if stage_clock.ENABLED:
                 stage_clock.write_report({**audio, "process_cpu": time.process_time() - started_cpu,
                                           "recognizer_cpu": self._recognizer_cpu() - child_cpu})
-            if events is not None:
-                events.write(json.dumps({"t": round(audio["seconds"], 3), "event": "audio", **audio}) + "\n")
-                events.flush()
             if state is None or not state.ended:
                 # ended from outside (Ctrl-C, SIGTERM): nothing queued is wanted now, and waiting for it
                 # would keep a service manager waiting for seconds
@@ -245,12 +242,13 @@ class LiveSession:
         engine = self.recognizer.engine if self.recognizer is not None else None
         return stage_clock.process_cpu_seconds(engine.pid) if isinstance(engine, EngineProcess) else 0.0
 
-    def _audio_report(self, seconds: float) -> dict[str, float]:
+    def _audio_report(self, seconds: float) -> dict[str, float | None]:
         """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
         report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
                   "mic_overflows": self.mic.overflows if self.mic is not None else 0,
                   "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
-                  "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0}
+                  "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
+                  "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None}
         log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed, %.1f s of "
                  "audio dropped to catch up, in %.0f s", report["underruns"], report["mic_overflows"],
                  report["echo_removed_db"], report["dropped_seconds"], seconds)
