@@ -38,10 +38,11 @@ a microphone stream is open too; higher and "pause" takes longer than 100 ms to 
 
 STARVED_UNDERRUNS = 3
 STARVED_WINDOW_SECONDS = 10
-STARVED_LATENCY_SECONDS = 0.4
+STARVED_LATENCY_SECONDS = 0.2
 """This many gaps in the voice within the window, and the stream is reopened with twice the buffering, up to
 this much: a "pause" is then heard up to that much later, but the voice no longer breaks up (under a 10 %
-CPU quota here: 232 gaps in 200 s at 60 ms of buffering)."""
+CPU quota here: 232 gaps in 200 s at 60 ms of buffering, 19 with this). Not more: at 400 ms the echo came
+later than the listener looks for it (MAX_LAG_SECONDS) and the canceller never found it."""
 PLAYED_BATCH_SECONDS = 0.04
 """The played audio goes to `on_played` this much at a time: one wake-up of its thread per two callbacks.
 The echo canceller needs it only when the echo reaches the microphone, 100 ms or more after the callback."""
