@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from skill.asr import StreamRecognizer, open_engine, recognize_samples
+from skill.hearing.recognizer import StreamRecognizer, open_engine, recognize_samples
 from skill.audio import ASR_RATE, AudioChunk, read_wav
 from tests import real_set
 from tests.asr_set import TUNING_VOICES, build, set_dir

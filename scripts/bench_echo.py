@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from replay_tape import replay  # noqa: E402
 
 from skill.audio import ASR_RATE, AudioChunk  # noqa: E402
-from skill.commands import parse  # noqa: E402
-from skill.echo_library import (  # noqa: E402
+from skill.hearing.commands import parse  # noqa: E402
+from skill.hearing.echo_library import (  # noqa: E402
     HomeCanceller,
     LiveKitCanceller,
     SafeCanceller,
@@ -44,7 +44,7 @@ from skill.echo_library import (  # noqa: E402
     WebRtcCanceller,
 )
 from skill.paths import cache_dir  # noqa: E402
-from skill.tape import load  # noqa: E402
+from skill.hearing.tape import load  # noqa: E402
 
 CANCELLERS = {
     "home": HomeCanceller,

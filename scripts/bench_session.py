@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from benchtable import print_table  # noqa: E402
 from cpu_quota import CpuQuota  # noqa: E402
 
-from skill.live_session import AudioOptions, wait_for_wake_phrase  # noqa: E402
+from skill.session.live import AudioOptions, wait_for_wake_phrase  # noqa: E402
 from tests.asr_set import spoken  # noqa: E402
 from tests.vaudio import MicFeed  # noqa: E402
 

@@ -22,18 +22,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchtable import print_table
 
-from skill.routine import load_routine
-from skill.script import spoken_texts
-from skill.tts import PhraseCache, Voice
+from skill.routine.definition import load_routine
+from skill.routine.script import spoken_texts
+from skill.speaking.voice import PhraseCache, Voice
 
 SESSION = r"""
 import sys, threading, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from pathlib import Path
-from skill.effects import Say
-from skill.playback import LiveSpeaker
-from skill.tts import PhraseCache, Voice
+from skill.session.effects import Say
+from skill.speaking.speaker import LiveSpeaker
+from skill.speaking.voice import PhraseCache, Voice
 cache = PhraseCache(Voice(), Path({folder!r}))
 lateness = []
 pending = {{}}

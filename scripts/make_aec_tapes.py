@@ -314,7 +314,7 @@ def mix_commands(live: Path) -> Path:
     from any other command, in turn the Piper voice's "pause" and "stop" and felixchen's real "stop"s. The
     virtual microphone adds what it is played in the same way, so this is the live case many times over,
     with nothing of the session reacting (the bench counts what the listener would post)."""
-    from skill.tape import load
+    from skill.hearing.tape import load
 
     tracks, _ = load(live)
     meta = json.loads(live.with_suffix(".json").read_text())

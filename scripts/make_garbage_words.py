@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from skill.asr import GARBAGE_WORDS_FILE  # noqa: E402
-from skill.commands import WAKE_PHRASES, all_phrases  # noqa: E402
+from skill.hearing.recognizer import GARBAGE_WORDS_FILE  # noqa: E402
+from skill.hearing.commands import WAKE_PHRASES, all_phrases  # noqa: E402
 
 
 def by_frequency(lm: Path, dictionary: Path) -> list[str]:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skill.asr import open_recognizer
+from skill.hearing.recognizer import open_recognizer
 from skill.audio import ASR_RATE, AudioChunk
-from skill.echo_library import Canceller
-from skill.listener import Listener, RecognizerLike, ReferenceBuffer
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
-from skill.tape import load
+from skill.hearing.echo_library import Canceller
+from skill.hearing.listener import Listener, RecognizerLike, ReferenceBuffer
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.tape import load
 
 
 def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: float = float("inf"), *,

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from skill.asr import (  # noqa: E402
+from skill.hearing.recognizer import (  # noqa: E402
     REJECTION_FILE,
     Evidence,
     PocketsphinxEngine,
@@ -34,7 +34,7 @@ from skill.asr import (  # noqa: E402
     as_utterance,
 )
 from skill.audio import read_wav  # noqa: E402
-from skill.commands import Intent, all_phrases  # noqa: E402
+from skill.hearing.commands import Intent, all_phrases  # noqa: E402
 from tests import real_set  # noqa: E402
 from tests.asr_set import TUNING_VOICES, build, set_dir  # noqa: E402
 

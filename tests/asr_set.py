@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from skill.audio import ASR_RATE, frame_db, read_wav, resample, write_wav
-from skill.commands import all_phrases, parse
+from skill.hearing.commands import all_phrases, parse
 from skill.paths import cache_dir
 
 VERSION = 2
@@ -136,7 +136,7 @@ def build(noisy_per_voice: int = 12, include_piper: bool = True) -> list[Clip]:
     voices: dict[str, object] = {name: spec for name, spec in ESPEAK_VOICES.items()}
     piper_voice = None
     if include_piper:
-        from skill.tts import Voice
+        from skill.speaking.voice import Voice
 
         piper_voice = Voice()
         voices = {"piper-joe": None, **voices}

@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from skill.asr import (
+from skill.hearing.recognizer import (
     Engine,
     PocketsphinxEngine,
     StreamRecognizer,
@@ -21,8 +21,8 @@ from skill.asr import (
     recognize_samples,
 )
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
-from skill.commands import all_phrases
-from skill.models import find_vosk_model
+from skill.hearing.commands import all_phrases
+from skill.hearing.models import find_vosk_model
 from tests import real_set
 from tests.asr_set import build, set_dir
 from tests.vaudio import needs_virtual_audio, play_into_mic
@@ -210,7 +210,7 @@ def test_vosk_on_real_people(real_judges: list[real_set.RealClip]) -> None:
 
 
 def test_asking_for_vosk_without_its_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import models
+    from skill.hearing import models
     from skill.errors import UserError
 
     monkeypatch.setattr(models, "model_dirs", lambda: [tmp_path])
@@ -221,7 +221,7 @@ def test_asking_for_vosk_without_its_model_is_a_clear_error(tmp_path: Path, monk
 def test_models_download_offline_is_a_clear_error_and_installs_nothing(tmp_path: Path) -> None:
     import urllib.error
 
-    from skill import models
+    from skill.hearing import models
     from skill.errors import UserError
 
     def offline(url: str, timeout: float) -> object:
@@ -235,7 +235,7 @@ def test_models_download_offline_is_a_clear_error_and_installs_nothing(tmp_path:
 def test_models_download_checks_the_checksum(tmp_path: Path) -> None:
     import io
 
-    from skill import models
+    from skill.hearing import models
     from skill.errors import UserError
 
     class Response(io.BytesIO):
@@ -254,7 +254,7 @@ def test_models_download_gives_up_on_a_host_that_goes_quiet(tmp_path: Path, monk
     import socket
     import threading
 
-    from skill import models
+    from skill.hearing import models
     from skill.errors import UserError
 
     monkeypatch.setattr(models, "CONNECT_TIMEOUT_SECONDS", 0.5)
@@ -282,7 +282,7 @@ def test_models_download_gives_up_on_a_host_that_goes_quiet(tmp_path: Path, monk
 
 @needs_virtual_audio
 def test_the_real_microphone_path_hears_a_command(clips: list, tmp_path: Path) -> None:
-    from skill.microphone import Microphone
+    from skill.hearing.microphone import Microphone
 
     clip = next(c for c in clips if c.voice == "piper-joe" and c.text == "next stretch" and c.noise == "clean")
     recognizer = StreamRecognizer(open_engine("pocketsphinx", quiet=True))

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from skill.asr import as_utterance, open_engine
-from skill.asr_worker import EngineProcess
+from skill.hearing.recognizer import as_utterance, open_engine
+from skill.hearing.recognizer_worker import EngineProcess
 from skill.audio import read_wav
 from skill.errors import UserError
 from tests.asr_set import build, set_dir
@@ -70,7 +70,7 @@ def test_a_dead_child_is_replaced(worker: EngineProcess) -> None:
 
 
 def test_without_a_child_it_recognizes_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from skill import asr_worker
+    from skill.hearing import recognizer_worker as asr_worker
 
     monkeypatch.setattr(asr_worker.sys, "executable", "/nonexistent/python")
     engine = asr_worker.open_engine_process("pocketsphinx")

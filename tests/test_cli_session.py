@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from skill.cli import main
-from skill.controller import STOP_GRACE_SECONDS
+from skill.session.controller import STOP_GRACE_SECONDS
 
 
 def read_events(path: Path) -> list[dict]:
@@ -144,7 +144,7 @@ def test_a_second_session_says_so_and_exits_2() -> None:
         assert second.returncode == 2
         assert second.stderr.count("\n") == 1 and "already running" in second.stderr
         assert f"pid {first.pid}" in second.stderr
-        from skill.session_lock import holder
+        from skill.session.lock import holder
 
         assert holder() == f"pid {first.pid}, run --text"  # what doctor reports
     finally:
@@ -153,6 +153,6 @@ def test_a_second_session_says_so_and_exits_2() -> None:
     again = subprocess.run([sys.executable, "-m", "skill", "run", "--text", SHORT], input=b"start\nstop\nstop\n",
                            capture_output=True, timeout=30)
     assert again.returncode == 0, again.stderr  # the lock went with the first process
-    from skill.session_lock import holder
+    from skill.session.lock import holder
 
     assert holder() is None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from skill.commands import PHRASES, WAKE_PHRASES, Intent, all_phrases, normalize, parse, vocabulary
+from skill.hearing.commands import PHRASES, WAKE_PHRASES, Intent, all_phrases, normalize, parse, vocabulary
 
 MUST_WORK = {
     "start": Intent.START, "begin": Intent.START, "ready": Intent.START, "I'm ready": Intent.START,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from skill.asr import as_utterance, background
+from skill.hearing.recognizer import as_utterance, background
 from skill.audio import ASR_RATE, FRAME, frame_db, read_wav
-from skill.denoise import reduce_noise
+from skill.hearing.denoise import reduce_noise
 from tests.asr_set import build, mix, noise, set_dir
 
 

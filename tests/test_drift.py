@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from skill.drift import MAX_DRIFT, DriftingDelay
+from skill.hearing.drift import MAX_DRIFT, DriftingDelay
 
 
 def test_the_slope_of_drifting_clocks_is_found_and_followed() -> None:

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
-from skill.echo import EchoCanceller, echo_share, estimate_delay
-from skill.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.echo import EchoCanceller, echo_share, estimate_delay
+from skill.hearing.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng makes the test speech")
 

@@ -1,4 +1,4 @@
-"""The library echo cancellers (skill/echo_library.py) on real speech (espeak-ng) through a simulated room,
+"""The library echo cancellers (skill/hearing/echo_library.py) on real speech (espeak-ng) through a simulated room,
 and the fallback to the home-made canceller when a library cannot load, fails or diverges."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from skill.audio import ASR_RATE, AudioChunk
-from skill.echo import EchoCanceller
-from skill.echo_library import (
+from skill.hearing.echo import EchoCanceller
+from skill.hearing.echo_library import (
     FRAME,
     HomeCanceller,
     SafeCanceller,
@@ -19,8 +19,8 @@ from skill.echo_library import (
     WebRtcCanceller,
     open_canceller,
 )
-from skill.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.listener import ALIGN_MARGIN_SECONDS, Listener, ReferenceBuffer
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from tests.test_echo import Recorder, db, pytestmark, speak
 
 __all__ = ["pytestmark"]  # espeak-ng makes the test speech

@@ -209,7 +209,7 @@ def test_every_command_is_heard_over_its_own_voice(tmp_path: Path) -> None:
 
 def test_serve_idles_until_the_wake_phrase_then_guides(tmp_path: Path) -> None:
     from skill.audio import write_wav
-    from skill.tts import Voice
+    from skill.speaking.voice import Voice
 
     wake = tmp_path / "wake.wav"
     samples, rate = Voice().synthesize("Bedtime stretches.", 1.0)

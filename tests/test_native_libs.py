@@ -26,14 +26,14 @@ def vosk_without_its_library(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_vosk_that_does_not_load_is_a_user_error(vosk_without_its_library: None, tmp_path: Path) -> None:
-    from skill.asr import VoskEngine
+    from skill.hearing.recognizer import VoskEngine
 
     with pytest.raises(UserError, match="libatomic1"):
         VoskEngine(tmp_path, ["stop"])
 
 
 def test_doctor_says_vosk_does_not_load(vosk_without_its_library: None) -> None:
-    from skill.doctor import check_models
+    from skill.cli.doctor import check_models
 
     vosk = [f for f in check_models() if f.what == "vosk"]
     assert len(vosk) == 1 and not vosk[0].ok and "libatomic" in vosk[0].fix

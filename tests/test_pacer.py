@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from skill.commands import Intent
-from skill.pacer import (
+from skill.hearing.commands import Intent
+from skill.routine.pacer import (
     BREATH_IN_SECONDS,
     BREATH_OUT_SECONDS,
     COUNT_SECONDS,
@@ -13,8 +13,8 @@ from skill.pacer import (
     hold_seconds,
     schedule,
 )
-from skill.phrases import Phrases
-from skill.routine import Hold
+from skill.routine.phrases import Phrases
+from skill.routine.definition import Hold
 
 
 def test_slow_count_of_ten_says_one_to_ten_a_slow_count_apart() -> None:

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from skill.audio import loudness_lufs, resample
-from skill.effects import Chime, Say
-from skill.playback import LiveSpeaker
-from skill.tts import PhraseCache, Voice
+from skill.session.effects import Chime, Say
+from skill.speaking.speaker import LiveSpeaker
+from skill.speaking.voice import PhraseCache, Voice
 from tests import vaudio
 from tests.vaudio import needs_virtual_audio
 

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, assume, given, note, settings
 from hypothesis import strategies as st
 
 from skill.cli import main
-from skill.commands import _FILLERS, Intent, all_phrases, parse
-from skill.commands import PHRASES as COMMAND_PHRASES
-from skill.controller import (
+from skill.hearing.commands import _FILLERS, Intent, all_phrases, parse
+from skill.hearing.commands import PHRASES as COMMAND_PHRASES
+from skill.session.controller import (
     PAUSE_LIMIT_SECONDS,
     STOP_GRACE_SECONDS,
     Phase,
@@ -35,12 +35,12 @@ from skill.controller import (
     seconds_left,
     step,
 )
-from skill.effects import Begin, Event, Heard
-from skill.engine import MAX_SESSION_SECONDS, EventLog, SimulatedSpeaker, VirtualInbox, carry_out, simulate
-from skill.pacer import TEMPO_MAX
-from skill.phrases import default_phrases
-from skill.routine import HOLD_LIMITS, Routine, parse_routine
-from skill.script import Position, estimate_speech_seconds, positions
+from skill.session.effects import Begin, Event, Heard
+from skill.session.loop import MAX_SESSION_SECONDS, EventLog, SimulatedSpeaker, VirtualInbox, carry_out, simulate
+from skill.routine.pacer import TEMPO_MAX
+from skill.routine.phrases import default_phrases
+from skill.routine.definition import HOLD_LIMITS, Routine, parse_routine
+from skill.routine.script import Position, estimate_speech_seconds, positions
 
 settings.register_profile("properties", derandomize=True, database=None, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

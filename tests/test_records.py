@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from skill import progress
-from skill.bookkeeping import Bookkeeper
+from skill.records import progress
+from skill.records.bookkeeping import Bookkeeper
 from skill.cli import main
-from skill.engine import simulate
-from skill.history import History
-from skill.routine import load_routine
-from skill.script import Position
-from skill.session import run_text_session
+from skill.session.loop import simulate
+from skill.records.history import History
+from skill.routine.definition import load_routine
+from skill.routine.script import Position
+from skill.session.wiring import run_text_session
 
 
 def test_sessions_and_streak(tmp_path: Path) -> None:
@@ -233,10 +233,10 @@ def _run_in_child(code: str, *, fsize: int | None = None) -> subprocess.Complete
 SESSION_THEN_RECORD = """
 import io, sys
 from pathlib import Path
-from skill.bookkeeping import Bookkeeper
-from skill.history import History
-from skill.routine import load_routine
-from skill.session import run_text_session
+from skill.records.bookkeeping import Bookkeeper
+from skill.records.history import History
+from skill.routine.definition import load_routine
+from skill.session.wiring import run_text_session
 path = Path(sys.argv[1] if len(sys.argv) > 1 else {path!r})
 routine = load_routine("tests/data/short-routine.toml")
 state = run_text_session(routine, commands=io.StringIO("start\\nstop\\nstop\\n"), out=io.StringIO(),
@@ -351,7 +351,7 @@ def test_continue_picks_up_at_the_saved_side_and_round() -> None:
 
 
 def test_doctor_reports_damage_without_touching_the_file(tmp_path: Path) -> None:
-    from skill import history
+    from skill.records import history
 
     path = tmp_path / "h.sqlite3"
     assert history.diagnose(path)[0].detail.startswith("none yet")

@@ -10,9 +10,9 @@ import pytest
 
 from skill.audio import TARGET_LUFS, loudness_lufs, read_wav
 from skill.cli import main
-from skill.render import END_SECONDS, render
-from skill.routine import load_routine_file
-from skill.tts import PhraseCache, Voice, rate_for_tempo
+from skill.speaking.render import END_SECONDS, render
+from skill.routine.definition import load_routine_file
+from skill.speaking.voice import PhraseCache, Voice, rate_for_tempo
 
 SHORT = Path(__file__).resolve().parent / "data" / "short-routine.toml"
 
@@ -124,8 +124,8 @@ def test_a_session_prepares_its_phrases_in_a_child_and_never_loads_the_voice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The voice with onnxruntime is about 400 MB: a session that prepared in its own process kept it all
     night (the first session after install peaked at 404 MB; with the child, 70 MB)."""
-    from skill.preparing import prepare
-    from skill.script import spoken_texts
+    from skill.speaking.preparing import prepare
+    from skill.routine.script import spoken_texts
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     routine = tmp_path / "one.toml"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from skill.cli import main
-from skill.routine import load_routine, load_routine_file, parse_routine
-from skill.script import spoken_texts
+from skill.routine.definition import load_routine, load_routine_file, parse_routine
+from skill.routine.script import spoken_texts
 
 BUILTIN = Path(__file__).resolve().parent.parent / "routines" / "bedtime-lower-back.toml"
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from skill.commands import Intent
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.hearing.commands import Intent
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 
 
 class FakeTime:

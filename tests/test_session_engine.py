@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from skill.controller import STOP_GRACE_SECONDS, initial_state, step
-from skill.effects import VOLUME_MAX_DB, Begin, Heard
-from skill.engine import LogEvent, simulate
-from skill.routine import Routine, load_routine, parse_routine
-from skill.script import Position
+from skill.session.controller import STOP_GRACE_SECONDS, initial_state, step
+from skill.session.effects import VOLUME_MAX_DB, Begin, Heard
+from skill.session.loop import LogEvent, simulate
+from skill.routine.definition import Routine, load_routine, parse_routine
+from skill.routine.script import Position
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from skill.tts import PhraseCache, Voice, rate_for_tempo
+from skill.speaking.voice import PhraseCache, Voice, rate_for_tempo
 
 
 def test_a_live_tempo_change_uses_the_nearest_prepared_rate(tmp_path: Path) -> None:

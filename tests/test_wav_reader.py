@@ -98,7 +98,7 @@ def test_recognize_listens_to_a_long_file_in_bounded_memory(tmp_path: Path) -> N
     """Ten minutes of quiet with "next" in the middle: it is found at its time, and the process stays
     small (the whole-file path used to peak at about 10 GB for an hour)."""
     from skill.audio import read_wav as read_any
-    from skill.tts import Voice
+    from skill.speaking.voice import Voice
 
     said, rate = Voice().synthesize("Next.", 1.0)
     word = tmp_path / "next.wav"

@@ -11,7 +11,7 @@ from skill.errors import UserError
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from skill.asr import Engine, Recognition
+    from skill.hearing.recognizer import Engine, Recognition
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
@@ -45,7 +45,7 @@ def describe(rec: Recognition) -> str:
 
 
 def cmd_recognize(args: argparse.Namespace) -> int:
-    from skill.asr import LONG_RECORDING_SECONDS, open_engine, recognize_file, recognize_stream_file
+    from skill.hearing.recognizer import LONG_RECORDING_SECONDS, open_engine, recognize_file, recognize_stream_file
     from skill.wav_reader import wav_format
 
     engine = open_engine(args.engine)
@@ -79,8 +79,8 @@ def _recognize_long(engine: Engine, path: str, stream: Callable[[Engine, str], I
 
 
 def cmd_listen(args: argparse.Namespace) -> int:
-    from skill.asr import open_recognizer
-    from skill.microphone import Microphone
+    from skill.hearing.recognizer import open_recognizer
+    from skill.hearing.microphone import Microphone
 
     recognizer = open_recognizer(args.engine)
     with Microphone(args.input_device) as mic:
@@ -94,7 +94,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from skill import models
+    from skill.hearing import models
 
     if args.action == "list":
         print(models.describe())

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from skill.engine import LogEvent, simulate
+from skill.session.loop import LogEvent, simulate
 from skill.errors import UserError
-from skill.pacer import TEMPO_MAX, TEMPO_MIN
-from skill.routine import available_routines, load_routine, load_routine_file, routine_dirs
+from skill.routine.pacer import TEMPO_MAX, TEMPO_MIN
+from skill.routine.definition import available_routines, load_routine, load_routine_file, routine_dirs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +49,7 @@ def check_tempo(tempo: float | None) -> float | None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from skill.rehearsal import rehearse
+    from skill.session.rehearsal import rehearse
 
     routine = load_routine_file(args.file)
     rehearsal = rehearse(routine)

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 from skill.cli.listen_cmds import add_engine_option
 from skill.cli.routine_cmds import add_tempo_option, check_tempo, open_events
 from skill.cli.speech_cmds import add_voice_option
-from skill.history import History
-from skill.preparing import prepare
-from skill.routine import load_routine
-from skill.session import run_text_session
-from skill.session_lock import one_session
+from skill.records.history import History
+from skill.speaking.preparing import prepare
+from skill.routine.definition import load_routine
+from skill.session.wiring import run_text_session
+from skill.session.lock import one_session
 
 if TYPE_CHECKING:
-    from skill.live_session import AudioOptions
+    from skill.session.live import AudioOptions
 
 
 def _count(text: str) -> int:
@@ -60,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _audio_options(args: argparse.Namespace) -> AudioOptions:
-    from skill.live_session import AudioOptions
+    from skill.session.live import AudioOptions
 
     return AudioOptions(input_device=args.input_device, output_device=args.output_device, engine=args.engine,
                         noise=args.noise)
@@ -73,7 +73,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if args.text:
             run_text_session(routine, tempo=tempo, events=events)
             return 0
-        from skill.live_session import run_audio_session
+        from skill.session.live import run_audio_session
 
         cache = prepare(args.routine, args.voice, tempo or History().preferences().tempo, in_child=True)
         run_audio_session(routine, cache, _audio_options(args), tempo=tempo, events=events)
@@ -81,7 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from skill.live_session import serve
+    from skill.session.live import serve
 
     with one_session("serve"):
         serve(args.routine, args.voice, _audio_options(args))
@@ -108,7 +108,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from skill import doctor
+    from skill.cli import doctor
 
     findings = doctor.run_checks(doctor.all_checks(args.input_device, args.output_device, args.voice))
     print(doctor.report(findings))

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from skill.cli.routine_cmds import add_tempo_option, check_tempo
 from skill.errors import UserError
-from skill.preparing import prepare, unwritable
-from skill.routine import load_routine
+from skill.speaking.preparing import prepare, unwritable
+from skill.routine.definition import load_routine
 
 
 def add_voice_option(p: argparse.ArgumentParser) -> None:
@@ -43,7 +43,7 @@ def cmd_prepare(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from skill.render import render
+    from skill.speaking.render import render
 
     out = Path(args.output)
     if out.suffix.lower() != ".wav":

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from skill.commands import Intent
-from skill.phrases import Phrases
-from skill.routine import Hold
+from skill.hearing.commands import Intent
+from skill.routine.phrases import Phrases
+from skill.routine.definition import Hold
 
 COUNT_SECONDS = {"slow": 1.5, "normal": 1.1}
 """Seconds between counts, at tempo 1.0."""

@@ -142,6 +142,6 @@ def describe() -> str:
 
 
 def stderr_progress(label: str) -> Callable[[int, int], None]:
-    from skill.tts import progress_bar
+    from skill.speaking.voice import progress_bar
 
     return progress_bar(label, sys.stderr)

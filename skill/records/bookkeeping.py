@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skill import progress
-from skill.controller import State
-from skill.history import History, Preferences
-from skill.routine import Routine
-from skill.script import Position
+from skill.records import progress
+from skill.session.controller import State
+from skill.records.history import History, Preferences
+from skill.routine.definition import Routine
+from skill.routine.script import Position
 
 
 @dataclass

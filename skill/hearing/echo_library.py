@@ -1,4 +1,4 @@
-"""Echo cancellers from well-kept libraries, with the interface of `skill.echo.EchoCanceller` (a `block`,
+"""Echo cancellers from well-kept libraries, with the interface of `skill.hearing.echo.EchoCanceller` (a `block`,
 and `process(mic, ref)` on equal multiples of it, float32 at 16 kHz), so the listener can use any of them:
 
 - `WebRtcCanceller`: WebRTC's audio processing module (AEC3 with its residual echo suppressor, and its
@@ -23,7 +23,7 @@ from typing import Protocol
 
 import numpy as np
 
-from skill.echo import EchoCanceller
+from skill.hearing.echo import EchoCanceller
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from skill.engine import MAX_SESSION_SECONDS, simulate
+from skill.session.loop import MAX_SESSION_SECONDS, simulate
 from skill.errors import UserError
-from skill.pacer import TEMPO_MAX
-from skill.routine import Routine
-from skill.script import spoken_texts
+from skill.routine.pacer import TEMPO_MAX
+from skill.routine.definition import Routine
+from skill.routine.script import spoken_texts
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ own process that stalls the speaker's audio callback past its buffer: the guide'
 underrun), and the echo canceller's reference slips against what really played. In a child process the
 decode runs on another core and the audio callbacks never wait for it.
 
-    python -m skill.asr_worker ENGINE  (pickled sample arrays in on stdin, pickled Recognitions out)
+    python -m skill.hearing.recognizer_worker ENGINE  (pickled sample arrays in on stdin, pickled Recognitions out)
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from skill.asr import Engine, Recognition, open_engine
+from skill.hearing.recognizer import Engine, Recognition, open_engine
 from skill.audio import ASR_RATE
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class EngineProcess:
     def __init__(self, engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False):
         verbose = logging.getLogger().isEnabledFor(logging.INFO)
         flags = (["--quiet"] if quiet else []) + (["--verbose"] if verbose else [])
-        self._args = [sys.executable, "-m", "skill.asr_worker", engine, *flags]
+        self._args = [sys.executable, "-m", "skill.hearing.recognizer_worker", engine, *flags]
         self._phrases = list(phrases) if phrases is not None else None
         self._lock = threading.Lock()
         self._proc = self._start()

@@ -12,13 +12,13 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, TextIO
 
-from skill.bookkeeping import Bookkeeper
-from skill.commands import parse
-from skill.controller import State, initial_state
-from skill.effects import Speaker
-from skill.engine import EventLog, LiveInbox, LoggedSpeaker, run
-from skill.routine import Routine
-from skill.text_speaker import TextSpeaker
+from skill.records.bookkeeping import Bookkeeper
+from skill.hearing.commands import parse
+from skill.session.controller import State, initial_state
+from skill.session.effects import Speaker
+from skill.session.loop import EventLog, LiveInbox, LoggedSpeaker, run
+from skill.routine.definition import Routine
+from skill.speaking.text_speaker import TextSpeaker
 
 
 @contextlib.contextmanager

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from skill.paths import data_dir
-from skill.script import Position
-from skill.set_aside import set_aside
+from skill.routine.script import Position
+from skill.records.set_aside import set_aside
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from skill.audio import SoftNoise, chime, fade, write_wav
-from skill.effects import CHIME_SECONDS
-from skill.engine import LogEvent, simulate
-from skill.routine import Routine
-from skill.tts import PhraseCache, rate_for_tempo
+from skill.session.effects import CHIME_SECONDS
+from skill.session.loop import LogEvent, simulate
+from skill.routine.definition import Routine
+from skill.speaking.voice import PhraseCache, rate_for_tempo
 
 END_SECONDS = 3.0
 """Quiet after the last word ("Sleep tight."), faded, so the file does not end abruptly."""

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from skill.commands import Intent
+from skill.hearing.commands import Intent
 
 TAIL_SECONDS = 0.6
 """After the guide stops talking: the echo's tail in the room and the recognizer's endpointing delay."""

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from skill.clock import Clock, RealClock, VirtualClock
-from skill.commands import Intent, parse
-from skill.controller import State, initial_state, step
-from skill.effects import (
+from skill.session.clock import Clock, RealClock, VirtualClock
+from skill.hearing.commands import Intent, parse
+from skill.session.controller import State, initial_state, step
+from skill.session.effects import (
     CHIME_SECONDS,
     Begin,
     Chime,
@@ -34,8 +34,8 @@ from skill.effects import (
     Tick,
     Volume,
 )
-from skill.routine import Routine
-from skill.script import Position, estimate_speech_seconds
+from skill.routine.definition import Routine
+from skill.routine.script import Position, estimate_speech_seconds
 
 SpeechSeconds = Callable[[str, float], float]
 MAX_SESSION_SECONDS = 6 * 3600.0

@@ -266,7 +266,7 @@ def parse_routine(text: str, path: Path) -> Routine:
 
 
 def _check_phrases(file: str, phrases: Any) -> None:
-    from skill.phrases import default_phrases
+    from skill.routine.phrases import default_phrases
 
     defaults = default_phrases()
     f = _Fields(file, "phrases", phrases)

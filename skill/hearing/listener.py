@@ -14,13 +14,13 @@ from typing import Protocol
 
 import numpy as np
 
-from skill.asr import HANGOVER_SECONDS
+from skill.hearing.recognizer import HANGOVER_SECONDS
 from skill.audio import ASR_RATE, AudioChunk
-from skill.commands import URGENT, Intent
-from skill.drift import DriftingDelay
-from skill.echo import echo_share, estimate_delay
-from skill.echo_library import Canceller, open_canceller
-from skill.self_hearing import SelfHearingFilter
+from skill.hearing.commands import URGENT, Intent
+from skill.hearing.drift import DriftingDelay
+from skill.hearing.echo import echo_share, estimate_delay
+from skill.hearing.echo_library import Canceller, open_canceller
+from skill.hearing.self_hearing import SelfHearingFilter
 from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from skill.effects import VOLUME_MAX_DB, VOLUME_MIN_DB
-from skill.pacer import TEMPO_MAX, TEMPO_MIN
+from skill.session.effects import VOLUME_MAX_DB, VOLUME_MIN_DB
+from skill.routine.pacer import TEMPO_MAX, TEMPO_MIN
 from skill.paths import data_dir
-from skill.set_aside import set_aside
+from skill.records.set_aside import set_aside
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +283,7 @@ class Health:
 
 def diagnose(path: Path | None = None) -> list[Health]:
     """What state the history file is in, read-only (doctor): nothing here changes or moves it."""
-    from skill.set_aside import set_aside_copies
+    from skill.records.set_aside import set_aside_copies
 
     path = path or default_path()
     found: list[Health] = []

@@ -20,23 +20,23 @@ import numpy as np
 import soxr
 
 from skill import stage_clock
-from skill.asr import StreamRecognizer
-from skill.asr_worker import EngineProcess, open_engine_process
+from skill.hearing.recognizer import StreamRecognizer
+from skill.hearing.recognizer_worker import EngineProcess, open_engine_process
 from skill.audio import ASR_RATE
-from skill.bookkeeping import Bookkeeper
-from skill.commands import Intent
-from skill.controller import State
+from skill.records.bookkeeping import Bookkeeper
+from skill.hearing.commands import Intent
+from skill.session.controller import State
 from skill.devices import NoDevice
-from skill.effects import Chime, Say
-from skill.engine import LiveInbox
-from skill.listener import Listener, ReferenceBuffer
-from skill.microphone import Microphone
-from skill.playback import LiveSpeaker
-from skill.routine import Routine
-from skill.self_hearing import PlaybackTracker, SelfHearingFilter
-from skill.session import handling_signals, run_live, run_text_session
-from skill.tape import Tape, from_environment
-from skill.tts import PhraseCache
+from skill.session.effects import Chime, Say
+from skill.session.loop import LiveInbox
+from skill.hearing.listener import Listener, ReferenceBuffer
+from skill.hearing.microphone import Microphone
+from skill.speaking.speaker import LiveSpeaker
+from skill.routine.definition import Routine
+from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
+from skill.session.wiring import handling_signals, run_live, run_text_session
+from skill.hearing.tape import Tape, from_environment
+from skill.speaking.voice import PhraseCache
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +285,8 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
                          notice: Callable[[str], None] | None = None) -> bool:
     """Idle listening for "start stretching" / "bedtime stretches". Cheap: the recognizer only decodes
     when the endpointer hears speech. True when woken; False when the microphone went away or `stop`."""
-    from skill.asr import open_engine
-    from skill.commands import WAKE_PHRASES
+    from skill.hearing.recognizer import open_engine
+    from skill.hearing.commands import WAKE_PHRASES
 
     recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True))
     with Microphone(options.input_device) as mic:
@@ -324,8 +324,8 @@ def serve(routine_name: str | None, voice: str | None, options: AudioOptions, ou
           stop: threading.Event | None = None, sessions: int | None = None) -> None:
     """The bedside service: idle until a wake phrase, run a session, and go back to idle; until `stop` is
     set or a SIGTERM comes."""
-    from skill.preparing import prepare
-    from skill.routine import load_routine
+    from skill.speaking.preparing import prepare
+    from skill.routine.definition import load_routine
 
     out = out or sys.stdout
     stop = stop or threading.Event()

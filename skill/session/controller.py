@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
-from skill import script
-from skill.commands import Intent
-from skill.effects import (
+from skill.routine import script
+from skill.hearing.commands import Intent
+from skill.session.effects import (
     VOLUME_MAX_DB,
     VOLUME_MIN_DB,
     Begin,
@@ -28,10 +28,10 @@ from skill.effects import (
     Tick,
     Volume,
 )
-from skill.pacer import Cue, change_tempo, hold_seconds, schedule
-from skill.phrases import Phrases
-from skill.routine import Routine
-from skill.script import Line, Position
+from skill.routine.pacer import Cue, change_tempo, hold_seconds, schedule
+from skill.routine.phrases import Phrases
+from skill.routine.definition import Routine
+from skill.routine.script import Line, Position
 
 AUTO_START_SECONDS = 20.0
 """With no "start", the routine begins by itself after this long (so a session without a mic works)."""

@@ -21,8 +21,8 @@ import numpy as np
 import soxr
 
 from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resample
-from skill.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
-from skill.denoise import reduce_noise
+from skill.hearing.commands import WAKE_PHRASES, Intent, all_phrases, normalize, parse
+from skill.hearing.denoise import reduce_noise
 from skill.errors import UserError
 from skill.stage_clock import stage
 
@@ -457,7 +457,7 @@ class StreamRecognizer:
 
 
 def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quiet: bool = False) -> Engine:
-    from skill.models import find_vosk_model
+    from skill.hearing.models import find_vosk_model
 
     phrases = list(phrases or all_phrases())
     if engine not in ("auto", "vosk", "pocketsphinx"):

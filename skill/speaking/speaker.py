@@ -21,9 +21,9 @@ import numpy as np
 
 from skill.audio import SoftNoise, chime, resample
 from skill.devices import Device, NoDevice, find_output_device, sounddevice
-from skill.effects import CHIME_SECONDS, VOLUME_MAX_DB, VOLUME_MIN_DB, Chime, Say
+from skill.session.effects import CHIME_SECONDS, VOLUME_MAX_DB, VOLUME_MIN_DB, Chime, Say
 from skill.stage_clock import stage
-from skill.tts import PhraseCache, rate_for_tempo
+from skill.speaking.voice import PhraseCache, rate_for_tempo
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from skill.errors import UserError
-from skill.routine import load_routine
-from skill.script import spoken_texts
-from skill.tts import PhraseCache, Voice, progress_bar, rate_for_tempo
+from skill.routine.definition import load_routine
+from skill.routine.script import spoken_texts
+from skill.speaking.voice import PhraseCache, Voice, progress_bar, rate_for_tempo
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from skill.commands import Intent
+from skill.hearing.commands import Intent
 
 CHIME_SECONDS = 1.6
 """How long the soft chime between stretches lasts, on every speaker (real or simulated)."""

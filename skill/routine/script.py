@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from skill.phrases import Phrases
-from skill.routine import Routine, Side, Stretch
+from skill.routine.phrases import Phrases
+from skill.routine.definition import Routine, Side, Stretch
 
 SPEECH_START_SECONDS, SECONDS_PER_CHARACTER = 0.26, 0.0543
 """How long the voice takes to say a text at tempo 1.0, for simulations without rendered audio: fitted by
@@ -84,7 +84,7 @@ def positions(routine: Routine) -> list[Position]:
 
 def spoken_texts(routine: Routine) -> list[str]:
     """Every text a session on this routine can say, each once: what `prepare` renders."""
-    from skill.pacer import schedule
+    from skill.routine.pacer import schedule
 
     phrases = Phrases(routine.phrases)
     texts: dict[str, None] = {}

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Callable
 from typing import TextIO
 
-from skill.effects import Chime, Say
-from skill.script import estimate_speech_seconds
+from skill.session.effects import Chime, Say
+from skill.routine.script import estimate_speech_seconds
 
 
 class TextSpeaker:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from skill.audio import ASR_RATE
 from skill.errors import UserError
 from skill.paths import cache_dir, data_dir
-from skill.routine import available_routines, load_routine_file
+from skill.routine.definition import available_routines, load_routine_file
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def check_dirs() -> Iterator[Finding]:
 
 
 def check_history() -> Iterator[Finding]:
-    from skill import history, progress
+    from skill.records import history
+    from skill.records import progress
 
     for health in history.diagnose():
         yield Finding(health.ok, "history", health.detail, health.fix)
@@ -86,7 +87,7 @@ def check_history() -> Iterator[Finding]:
 
 
 def check_session() -> Iterator[Finding]:
-    from skill.session_lock import holder
+    from skill.session.lock import holder
 
     running = holder()
     yield Finding(True, "session", f"one is running ({running}); another is refused until it ends" if running
@@ -135,7 +136,7 @@ def report(findings: list[Finding]) -> str:
 def check_voice(voice: str | None = None) -> Iterator[Finding]:
     from pathlib import Path
 
-    from skill.tts import Voice
+    from skill.speaking.voice import Voice
 
     try:
         v = Voice(Path(voice) if voice else None)
@@ -148,9 +149,9 @@ def check_voice(voice: str | None = None) -> Iterator[Finding]:
 def check_cache(voice: str | None = None) -> Iterator[Finding]:
     from pathlib import Path
 
-    from skill.routine import load_routine
-    from skill.script import spoken_texts
-    from skill.tts import PhraseCache, Voice
+    from skill.routine.definition import load_routine
+    from skill.routine.script import spoken_texts
+    from skill.speaking.voice import PhraseCache, Voice
 
     try:
         cache = PhraseCache(Voice(Path(voice) if voice else None))
@@ -163,7 +164,7 @@ def check_cache(voice: str | None = None) -> Iterator[Finding]:
 
 
 def check_models() -> Iterator[Finding]:
-    from skill.models import VOSK_MODEL, find_vosk_model
+    from skill.hearing.models import VOSK_MODEL, find_vosk_model
 
     found = find_vosk_model()
     if found:

@@ -1,0 +1,1 @@
+"""Microphone to command: the input stream, echo cancelling, endpointing, recognition, the own-voice check."""

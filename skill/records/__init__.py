@@ -1,0 +1,1 @@
+"""What is kept between sessions: history, preferences, the place to resume."""
