@@ -24,7 +24,6 @@ class EchoRemover:
         self._aec = canceller if canceller is not None else open_canceller()
         """The echo canceller: $BEDTIME_STRETCH_AEC's choice, the home-made one when a library cannot load."""
         self.delay = EchoDelay(reference, self._aec)
-        self.canceller: Canceller = self._aec
         self._pending_mic = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0
         self._history: list[tuple[float, np.ndarray]] = []
@@ -61,6 +60,10 @@ class EchoRemover:
             self.energy_in += heard
             self.energy_out += left
         return cleaned
+
+    @property
+    def canceller(self) -> Canceller:
+        return self._aec
 
     @property
     def removed_db(self) -> float:
