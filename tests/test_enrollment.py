@@ -11,7 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +111,13 @@ def takes_folder(root: Path, labels: dict[str, list[Path]]) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _no_model() -> None:
-    """Each test starts with no voice enrolled (the data dir is the test run's own, conftest.py)."""
+def _no_model() -> Iterator[None]:
+    """Each test starts with no voice enrolled, and leaves none: the data dir is the whole test run's
+    (conftest.py), and a model left behind made every later live session hear with felixchen's voice (the
+    guide's intro taken for "quieter", a person's "pause" turned down)."""
+    personal_model_path().unlink(missing_ok=True)
+    shutil.rmtree(recordings_dir(), ignore_errors=True)
+    yield
     personal_model_path().unlink(missing_ok=True)
     shutil.rmtree(recordings_dir(), ignore_errors=True)
 
