@@ -442,6 +442,8 @@ def test_a_lost_speaker_pauses_without_a_command_and_its_return_carries_on(routi
     lost, effects = _feed(routine, Begin(0.0), Heard(1.0, Intent.START, "start"), SpeakerLost(5.0))
     assert lost.paused and _logged(effects, "device") == [{"device": "speaker", "state": "lost"}]
     assert [c["intent"] for c in _logged(effects, "command")] == ["start"]
+    assert {"state": "waiting_for_speaker"} in _logged(effects, "state")
+    assert {"state": "paused"} not in _logged(effects, "state")
     back, effects = step(lost, SpeakerBack(30.0))
     assert not back.paused
     assert any(isinstance(e, Say) for e in effects)  # it says where it is again

@@ -67,12 +67,16 @@ def heard(st: Step, intent: Intent | None, text: str) -> None:
 
 
 def speaker_lost(st: Step) -> None:
-    """Paused, as if the person had said "pause", but logged as what it is; nothing if already paused."""
+    """Paused as "pause" would, but logged as what it is (state "waiting_for_speaker"); nothing if already
+    paused."""
     st.log("device", device="speaker", state="lost")
     if st.s.phase in (Phase.ENDED, Phase.IDLE) or st.s.paused or st.s.stopping:
         return
-    _pause(st)
-    st.s = replace(st.s, paused_for_speaker=True)
+    # a state of its own: "paused" is what the person asked for, and the log must not say they did
+    st.effects.append(Cut())
+    st.s = replace(st.s, paused_at=st.s.now, awaiting=None, deadline=st.s.now + PAUSE_LIMIT_SECONDS,
+                   paused_for_speaker=True)
+    st.log("state", state="waiting_for_speaker")
 
 
 def speaker_back(st: Step) -> None:
