@@ -51,6 +51,17 @@ class Canceller(Protocol):
         cannot tell (a library's filter is hidden)."""
 
 
+class _FindsItsOwnDelay:
+    """A library canceller: it tracks the delay itself and shows no path, so the listener's shift and
+    path reading are nothing to it."""
+
+    def shift(self, samples: float) -> None:
+        pass
+
+    def path_lag(self) -> float | None:
+        return None
+
+
 def _check(mic: np.ndarray, ref: np.ndarray, block: int) -> None:
     if len(mic) != len(ref) or len(mic) % block:
         raise ValueError("mic and ref must be equal multiples of the block size")
@@ -60,7 +71,7 @@ def _to_int16(x: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(x, np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-class WebRtcCanceller:
+class WebRtcCanceller(_FindsItsOwnDelay):
     """AEC3 (and noise suppression) through pywebrtc-audio. The reference comes aligned by the listener
     within a few tens of ms; AEC3's own delay estimator finds the rest and follows drift."""
 
@@ -75,12 +86,6 @@ class WebRtcCanceller:
         self._apm = AudioProcessor(sample_rate=RATE, num_channels=1, echo_cancellation=True,
                                    noise_suppression=noise_suppression, ns_level=ns_level, stream_delay_ms=0)
 
-    def shift(self, samples: float) -> None:
-        """It finds the delay itself."""
-
-    def path_lag(self) -> float | None:
-        return None
-
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
         mic16, ref16 = _to_int16(mic), _to_int16(ref)
@@ -90,7 +95,7 @@ class WebRtcCanceller:
         return out
 
 
-class LiveKitCanceller:
+class LiveKitCanceller(_FindsItsOwnDelay):
     """AEC3 (and noise suppression) through livekit.rtc.AudioProcessingModule."""
 
     name = "livekit"
@@ -105,12 +110,6 @@ class LiveKitCanceller:
         self._apm = rtc.AudioProcessingModule(echo_cancellation=True, noise_suppression=noise_suppression,
                                               high_pass_filter=True)
         self._apm.set_stream_delay_ms(0)
-
-    def shift(self, samples: float) -> None:
-        """It finds the delay itself."""
-
-    def path_lag(self) -> float | None:
-        return None
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
@@ -148,7 +147,7 @@ def _speexdsp() -> ctypes.CDLL:
     return lib
 
 
-class SpeexCanceller:
+class SpeexCanceller(_FindsItsOwnDelay):
     """Speex's MDF canceller (`taps` long) and its preprocessor's residual echo and noise suppression."""
 
     name = "speex"
@@ -167,12 +166,6 @@ class SpeexCanceller:
             lib.speex_preprocess_ctl(self._pre, _SPEEX_PREPROCESS_SET_ECHO_STATE, ctypes.c_void_p(self._echo))
             on = ctypes.c_int(1)
             lib.speex_preprocess_ctl(self._pre, _SPEEX_PREPROCESS_SET_DENOISE, ctypes.byref(on))
-
-    def shift(self, samples: float) -> None:
-        """It finds the delay itself."""
-
-    def path_lag(self) -> float | None:
-        return None
 
     def process(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         _check(mic, ref, self.block)
