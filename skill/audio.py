@@ -1,7 +1,7 @@
 """Audio as small typed values: format, chunks, WAV in/out, mono and resampling.
 
 Samples inside the program are float32 numpy arrays in [-1, 1]; bytes appear only at the edges
-(WAV files, 16-bit chunks for recognizers).
+(WAV files, 16-bit PCM for recognizers).
 """
 
 from __future__ import annotations
@@ -32,20 +32,22 @@ class AudioFormat:
     """Interleaved channels."""
 
 
-@dataclass(frozen=True)
 class AudioChunk:
-    """A piece of 16-bit PCM audio."""
+    """A piece of mono audio, as float32 samples: a live stream's chunks pass from the microphone through
+    the echo canceller to the endpointer 50 times a second, and a float -> 16-bit bytes -> float round trip
+    at every hand-over cost more than the hand-over itself. Bytes only where asked for (`audio`)."""
 
-    rate: int
-    """Sample rate, Hz."""
-    width: int
-    """Bytes per sample."""
-    channels: int
-    """Interleaved channels."""
-    audio: bytes
-    """Raw little-endian PCM."""
-    timestamp: float = 0.0
-    """Seconds, on whatever clock produced it (stream time for microphones)."""
+    __slots__ = ("_samples", "rate", "timestamp")
+    width = 2
+    """Bytes per sample of `audio`."""
+    channels = 1
+
+    def __init__(self, rate: int, samples: np.ndarray, timestamp: float = 0.0):
+        self.rate = rate
+        """Sample rate, Hz."""
+        self._samples = samples
+        self.timestamp = timestamp
+        """Seconds, on whatever clock produced it (stream time for microphones)."""
 
     @property
     def format(self) -> AudioFormat:
@@ -53,24 +55,36 @@ class AudioChunk:
 
     @property
     def frames(self) -> int:
-        return len(self.audio) // (self.width * self.channels)
+        return len(self._samples)
 
     @property
     def seconds(self) -> float:
         return self.frames / self.rate
 
+    @property
+    def audio(self) -> bytes:
+        """Raw little-endian 16-bit PCM."""
+        return float_to_pcm16(self._samples)
+
     def samples(self) -> np.ndarray:
-        """Mono float32 samples (channels averaged)."""
-        if self.width != 2:
-            raise ValueError(f"only 16-bit audio is supported, not {8 * self.width}-bit")
-        pcm = np.frombuffer(self.audio, dtype="<i2").astype(np.float32) / 32768.0
-        if self.channels > 1:
-            pcm = pcm.reshape(-1, self.channels).mean(axis=1)
-        return pcm
+        """Mono float32 samples in [-1, 1] (read-only: chunks share them)."""
+        return self._samples
 
     @classmethod
     def from_samples(cls, samples: np.ndarray, rate: int, timestamp: float = 0.0) -> AudioChunk:
-        return cls(rate, 2, 1, float_to_pcm16(samples), timestamp)
+        """Clipped to [-1, 1] as 16-bit PCM would be (and copied: the caller may reuse its buffer)."""
+        clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
+        clipped.flags.writeable = False
+        return cls(rate, clipped, timestamp)
+
+    @classmethod
+    def from_pcm16(cls, audio: bytes, rate: int, channels: int = 1, timestamp: float = 0.0) -> AudioChunk:
+        """16-bit little-endian PCM (channels averaged)."""
+        pcm = np.frombuffer(audio, dtype="<i2").astype(np.float32) / 32768.0
+        if channels > 1:
+            pcm = pcm.reshape(-1, channels).mean(axis=1)
+        pcm.flags.writeable = False
+        return cls(rate, pcm, timestamp)
 
 
 def float_to_pcm16(samples: np.ndarray) -> bytes:

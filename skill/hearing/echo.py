@@ -45,6 +45,8 @@ class EchoCanceller:
         bins = block + 1
         self._weights = np.zeros((self.parts, bins), dtype=np.complex128)
         self._ref_spectra = np.zeros((self.parts, bins), dtype=np.complex128)
+        self._ref_powers = np.zeros((self.parts, bins), dtype=np.float64)
+        """|spectrum|^2 of each partition, kept beside the spectra: squaring one new spectrum a block, not all."""
         self._ref_prev = np.zeros(block, dtype=np.float64)
         self._step = step
         self._leak = leak
@@ -101,8 +103,11 @@ class EchoCanceller:
         b = self.block
         spectrum = np.fft.rfft(np.concatenate([self._ref_prev, ref]))
         self._ref_prev = ref
-        self._ref_spectra = np.roll(self._ref_spectra, 1, axis=0)
+        # shift the partitions down one (a copy within the array: np.roll allocates two)
+        self._ref_spectra[1:] = self._ref_spectra[:-1]
         self._ref_spectra[0] = spectrum
+        self._ref_powers[1:] = self._ref_powers[:-1]
+        self._ref_powers[0] = spectrum.real ** 2 + spectrum.imag ** 2
         echo = np.fft.irfft(np.sum(self._weights * self._ref_spectra, axis=0))[b:]
         error = mic - echo
 
@@ -125,7 +130,7 @@ class EchoCanceller:
             floor = 0.01 if self._converged else 1.0
             mu = self._step * min(1.0, max(share, floor))
             err_spec = np.fft.rfft(np.concatenate([np.zeros(b), error]))
-            power = np.sum(np.abs(self._ref_spectra) ** 2, axis=0)
+            power = self._ref_powers.sum(axis=0)
             self._power_floor = 0.99 * self._power_floor + 0.01 * float(np.mean(power))
             update = (mu / (power + 0.1 * self._power_floor + 1e-6)) * np.conj(self._ref_spectra) * err_spec
             self._weights = self._leak * self._weights + update

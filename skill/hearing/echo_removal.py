@@ -12,6 +12,7 @@ from skill.hearing.echo import echo_share
 from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller, open_canceller
 from skill.hearing.reference import ReferenceBuffer
+from skill.stage_clock import stage
 
 
 class EchoRemover:
@@ -23,12 +24,13 @@ class EchoRemover:
         self._aec = canceller if canceller is not None else open_canceller()
         """The echo canceller: $BEDTIME_STRETCH_AEC's choice, the home-made one when a library cannot load."""
         self.delay = EchoDelay(reference, self._aec)
-        self.canceller: Canceller = self._aec
         self._pending_mic = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0
         self._history: list[tuple[float, np.ndarray]] = []
         self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
         """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
+        self.energy_in = self.energy_out = 0.0
+        """The mic's energy, and what was left of it, over every block the canceller processed."""
 
     def cancel(self, samples: np.ndarray, at: float) -> np.ndarray | None:
         """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
@@ -44,16 +46,29 @@ class EchoRemover:
         self._pending_mic = self._pending_mic[usable:]
         self._pending_at = start + usable / ASR_RATE
         self._remember(start, mic)
-        self.delay.update(start + usable / ASR_RATE, self._history)
+        with stage("echo delay tracking"):
+            self.delay.update(start + usable / ASR_RATE, self._history)
         if self.delay.delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
             return mic
         reference = self.delay.reference_for(start, usable)
         cleaned = self._aec.process(mic, reference)
         block = self._aec.block
         for i in range(0, usable, block):
-            self._cancelled.append((start + i / ASR_RATE, float(np.dot(mic[i:i + block], mic[i:i + block])),
-                                    float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))))
+            heard = float(np.dot(mic[i:i + block], mic[i:i + block]))
+            left = float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))
+            self._cancelled.append((start + i / ASR_RATE, heard, left))
+            self.energy_in += heard
+            self.energy_out += left
         return cleaned
+
+    @property
+    def canceller(self) -> Canceller:
+        return self._aec
+
+    @property
+    def removed_db(self) -> float:
+        """How much the canceller took out of the mic over the session, while the guide sounded."""
+        return float(10 * np.log10((self.energy_in + 1e-12) / (self.energy_out + 1e-12)))
 
     def cancelled_db(self, t0: float, t1: float) -> float:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""

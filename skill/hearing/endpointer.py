@@ -4,11 +4,13 @@ engines), each handed to an engine while the person is still settling after it."
 from __future__ import annotations
 
 import logging
+from collections import deque
 
 import numpy as np
 
 from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, resample
 from skill.hearing.recognition import Engine, Recognition
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,7 @@ MIN_COMMAND_SECONDS = 0.12
 HANGOVER_SECONDS = 0.22
 """Quiet after speech before the utterance is decoded: short, so commands act quickly."""
 PREROLL_SECONDS = 0.25
+PREROLL_FRAMES = int(PREROLL_SECONDS * ASR_RATE / FRAME)
 
 
 def speech_levels(samples: np.ndarray) -> np.ndarray:
@@ -72,7 +75,7 @@ class StreamRecognizer:
         self._pending = np.zeros(0, np.float32)
         self._time = 0.0  # stream time of the first pending sample
         self._floor = -60.0
-        self._history: list[np.ndarray] = []
+        self._history: deque[np.ndarray] = deque(maxlen=PREROLL_FRAMES + 1)
         self._speech: list[np.ndarray] | None = None
         self._speech_start = 0.0
         self._loud_run = 0
@@ -83,24 +86,25 @@ class StreamRecognizer:
             self._time = chunk.timestamp
         samples = chunk.samples() if chunk.rate == ASR_RATE else resample(chunk.samples(), chunk.rate, ASR_RATE)
         self._pending = np.concatenate([self._pending, samples])
+        n = len(self._pending) // FRAME
+        frames = self._pending[: n * FRAME].reshape(n, FRAME)
+        levels = frame_db(frames.ravel()).tolist()  # the chunk's frames at once, not one numpy call each
+        self._pending = self._pending[n * FRAME:]
         out: list[Recognition] = []
-        while len(self._pending) >= FRAME:
-            frame, self._pending = self._pending[:FRAME], self._pending[FRAME:]
+        for frame, level in zip(frames, levels, strict=True):
             t = self._time
             self._time += FRAME / ASR_RATE
-            result = self._frame(frame, t)
+            result = self._frame(frame, level, t)
             if result is not None:
                 out.append(result)
         return out
 
-    def _frame(self, frame: np.ndarray, t: float) -> Recognition | None:
-        level = float(10 * np.log10(np.mean(frame.astype(np.float64) ** 2) + 1e-12))
+    def _frame(self, frame: np.ndarray, level: float, t: float) -> Recognition | None:
         # the floor follows quiet quickly and loudness slowly, so speech does not raise it
         self._floor = level if level < self._floor else self._floor + 0.02
         loud = level > max(self._floor + 10.0, -60.0)
-        preroll = int(PREROLL_SECONDS * ASR_RATE / FRAME)
         if self._speech is None:
-            self._history = [*self._history[-preroll:], frame]
+            self._history.append(frame)
             self._loud_run = self._loud_run + 1 if loud else 0
             if self._loud_run >= 3:
                 self._speech = list(self._history)
@@ -117,12 +121,14 @@ class StreamRecognizer:
     def _decode(self) -> Recognition:
         audio = np.concatenate(self._speech or [])
         start = self._speech_start
-        self._speech, self._history, self._loud_run = None, [], 0
+        self._speech, self._loud_run = None, 0
+        self._history.clear()
         first, last = prominent_span(audio)
         if (last - first) / ASR_RATE <= MAX_COMMAND_SECONDS:  # (a sentence loud throughout stays whole)
             start += first / ASR_RATE
             audio = audio[first:last]
-        rec = self.engine.decode(audio)
+        with stage("recognition (this process's part)"):
+            rec = self.engine.decode(audio)
         return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
                            rec.candidate, rec.coverage, rec.margin)
 

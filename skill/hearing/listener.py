@@ -19,6 +19,7 @@ from skill.hearing.endpointer import HANGOVER_SECONDS
 from skill.hearing.recognition import Recognition
 from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
 from skill.hearing.self_hearing import SelfHearingFilter
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ ECHO_SHARE_MAX = 0.8
 """An utterance whose sound the guide's voice explains more than this of (`echo_share`) is the guide's own.
 The guide's echo alone measures 0.95-1; with a person talking over it at its own level, about 0.5; with
 the person 6 dB under it, 0.8."""
+BEHIND_SECONDS = 3.0
+"""A chunk heard this long ago when it comes to be processed means the CPU cannot keep up (under a 10 % CPU
+quota here the microphone's queue filled, 20 s behind): such chunks are dropped until the listener is
+current again. A command said meanwhile is lost; one answered 20 s late would be worse. Not less: under a
+25 % quota a decode keeps the listener 1-2 s behind and it catches up by itself, where dropping at 1 s lost
+3 of 13 commands and the canceller's hold on the echo."""
+CAUGHT_UP_SECONDS = 0.5
 ECHO_DOMINANT_DB = 8.0
 """While the guide talks, an utterance from which the canceller took this much away was mostly the guide's
 own voice: what the recognizer heard is its remains, not the person (whose voice the canceller leaves
@@ -72,6 +80,9 @@ class Listener:
         """Where the next microphone sample falls on the clock, continuing the stream."""
         self._stream_to_monotonic = 0.0
         """Monotonic time minus the chunks' stream time: where a recognition's words were, on the clock."""
+        self._dropping = False
+        self.dropped_seconds = 0.0
+        """Audio dropped because the listener fell behind (BEHIND_SECONDS)."""
 
     @property
     def echo_delay(self) -> EchoDelay | None:
@@ -81,24 +92,54 @@ class Listener:
     def canceller(self) -> Canceller | None:
         return self._echo.canceller if self._echo is not None else None
 
+    @property
+    def echo_delay_ms(self) -> float | None:
+        """The echo delay last measured (None: never found, so the canceller never ran)."""
+        found = self._echo.delay.echo_delay if self._echo is not None else None
+        return None if found is None else round(1000 * found, 1)
+
+    @property
+    def echo_removed_db(self) -> float:
+        """How much the canceller took out of the mic over the session, while the guide sounded."""
+        return self._echo.removed_db if self._echo is not None else 0.0
+
     def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
         """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
         now = self._clock()
         at = captured_at if captured_at is not None else now - chunk.seconds
+        if self._behind(now - at - chunk.seconds):
+            self.dropped_seconds += chunk.seconds
+            return
         if self._mic_next is not None and abs(at - self._mic_next) < REANCHOR_SECONDS:
             at = self._mic_next
         self._mic_next = at + chunk.seconds
         self._stream_to_monotonic = at - chunk.timestamp
         samples = chunk.samples()
-        cleaned = self._echo.cancel(samples, at) if self._echo is not None else samples
+        with stage("echo cancelling"):
+            cleaned = self._echo.cancel(samples, at) if self._echo is not None else samples
         if cleaned is None:
             return
-        for rec in self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp)):
+        with stage("endpointing"):
+            heard = self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp))
+        for rec in heard:
             if rec.intent is None and rec.text:
                 log.info("not a command: %r (%s)", rec.text, rec.reason)
             if self._on_heard is not None:
                 self._on_heard(rec.intent, rec.candidate)
-            self._judge(rec, self._clock())
+            with stage("own-voice checks"):
+                self._judge(rec, self._clock())
+
+    def _behind(self, lag: float) -> bool:
+        """Whether to drop a chunk heard `lag` seconds before now (its end)."""
+        if not self._dropping and lag > BEHIND_SECONDS:
+            log.warning("listening fell %.1f s behind (the CPU is short): skipping audio to catch up", lag)
+            self._dropping = True
+        elif self._dropping and lag < CAUGHT_UP_SECONDS:
+            self._dropping = False
+            reset = getattr(self._recognizer, "reset", None)
+            if reset is not None:  # an utterance cut by the gap is no utterance
+                reset()
+        return self._dropping
 
     def _judge(self, rec: Recognition, heard_at: float) -> None:
         intent = rec.intent

@@ -80,14 +80,17 @@ class PocketsphinxEngine:
     def examine(self, samples: np.ndarray) -> Evidence | None:
         """The evidence for the grammar's phrase in one utterance; None when the grammar matched no whole
         phrase (then it is not a command whatever the audio)."""
-        samples = with_dither(reduce_noise(samples))
+        return self._examine(with_dither(reduce_noise(samples)))
+
+    def _examine(self, samples: np.ndarray, span: tuple[np.ndarray, int, int] | None = None) -> Evidence | None:
+        """`examine` on samples already denoised and dithered (and their `voiced_span`, when known)."""
         pcm = to_pcm16(samples)
         text, score, segs = self._run("commands", pcm)
         text = normalize(text)
         intent = phrase_intent(text) if text in self._phrases else None
         if intent is None:
             return None
-        voiced, first, last = voiced_span(samples)
+        voiced, first, last = span if span is not None else voiced_span(samples)
         # pocketsphinx frames are 10 ms; ours are 20 ms
         words = np.zeros(len(voiced), bool)
         word_frames = 0
@@ -114,7 +117,15 @@ class PocketsphinxEngine:
             garbage_margin=garbage_margin)
 
     def decode(self, samples: np.ndarray) -> Recognition:
-        e = self.examine(samples)
+        samples = with_dither(reduce_noise(samples))
+        span = voiced_span(samples)
+        speech_seconds = (span[2] - span[1] + 1) * FRAME / ASR_RATE
+        if not MIN_COMMAND_SECONDS <= speech_seconds <= MAX_COMMAND_SECONDS:
+            # turned down by its length whatever the grammar makes of it: no search at all (the guide's echo
+            # remains, seconds long, were most of the recognizer's work in a session)
+            reason = f"too long for a command ({speech_seconds:.1f} s)" if speech_seconds > 0 else "too short"
+            return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, reason)
+        e = self._examine(samples, span)
         if e is None:
             return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, "not a whole phrase")
         confidence = self.rejection.probability(e)

@@ -10,6 +10,7 @@ decode runs on another core and the audio callbacks never wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -27,6 +28,11 @@ from skill.hearing.recognizer import open_engine
 
 log = logging.getLogger(__name__)
 
+NICE = 10
+"""The decoder's niceness: when the CPU is short, the session's audio threads (the speaker's callback every
+20 ms, with 60 ms buffered) go first and a command is decoded a little later, instead of the guide's voice
+breaking up while a decode runs. Under a 25 % CPU quota here, without it: 105 underruns in 150 s."""
+
 
 class EngineProcess:
     """An `Engine` whose decoding happens in a child process; restarted if that process dies."""
@@ -39,6 +45,10 @@ class EngineProcess:
         self._lock = threading.Lock()
         self._proc = self._start()
         self.name: str = str(self._receive())
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def _start(self) -> subprocess.Popen:
         # stderr is the session's own: the child's warnings reach the person as the session's would
@@ -97,6 +107,8 @@ def serve(engine_name: str, quiet: bool) -> int:
     # the pipe, and that ends this process too (also if the session was killed outright).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
     stdin = sys.stdin.buffer
     # The pipe to the session carries pickles only: anything else printed (a library's C code writing to
     # fd 1) goes to stderr instead.

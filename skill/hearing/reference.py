@@ -39,13 +39,27 @@ class ReferenceBuffer:
                 index = self._written
             n = len(samples)
             if index > self._written:  # a gap: silence there, so stale audio is never read back
-                gap = np.arange(max(self._written, index - self._size), index) % self._size
-                self._ring[gap] = 0.0
+                lo = max(self._written, index - self._size)
+                self._put(lo, np.zeros(index - lo, np.float32))
             keep = min(n, self._size)
-            self._ring[np.arange(index + n - keep, index + n) % self._size] = samples[n - keep:]
+            self._put(index + n - keep, samples[n - keep:])
             self._written = max(self._written, index + n)
-            if np.max(np.abs(samples), initial=0.0) > 1e-3:
+            if n and max(float(samples.max()), -float(samples.min())) > 1e-3:
                 self._last_sound = at + len(samples) / ASR_RATE
+
+    def _put(self, index: int, samples: np.ndarray) -> None:
+        """`samples` (at most the ring's size) into the ring from absolute sample `index` on, wrapping."""
+        at = index % self._size
+        first = min(len(samples), self._size - at)
+        self._ring[at: at + first] = samples[:first]
+        self._ring[: len(samples) - first] = samples[first:]
+
+    def _get(self, lo: int, hi: int, out: np.ndarray) -> None:
+        """Absolute samples [lo, hi) (within the ring's span) into `out`, unwrapping."""
+        at = lo % self._size
+        first = min(hi - lo, self._size - at)
+        out[:first] = self._ring[at: at + first]
+        out[first: hi - lo] = self._ring[: hi - lo - first]
 
     def read(self, at: float, n: int) -> np.ndarray:
         """`n` samples played from monotonic time `at` on (silence where nothing was)."""
@@ -56,7 +70,7 @@ class ReferenceBuffer:
             index = round((at - self._origin) * ASR_RATE)
             lo, hi = max(index, self._written - self._size, 0), min(index + n, self._written)
             if hi > lo:
-                out[lo - index: hi - index] = self._ring[np.arange(lo, hi) % self._size]
+                self._get(lo, hi, out[lo - index: hi - index])
             return out
 
     def read_at(self, times: np.ndarray) -> np.ndarray:

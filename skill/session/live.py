@@ -19,6 +19,7 @@ from typing import IO, TextIO
 import numpy as np
 import soxr
 
+from skill import stage_clock
 from skill.audio import ASR_RATE
 from skill.devices import NoDevice
 from skill.hearing.endpointer import StreamRecognizer
@@ -129,6 +130,7 @@ class LiveSession:
         self.inbox.lead = self.speaker.inner.output_latency
         self.recognizer: StreamRecognizer | None = None
         self.mic: Microphone | None = None
+        self.listener: Listener | None = None
         self._listener: threading.Thread | None = None
         self.misses = MissTally()
 
@@ -156,8 +158,9 @@ class LiveSession:
 
     def _listen(self) -> None:
         assert self.recognizer is not None
-        listener = Listener(self.recognizer, SelfHearingFilter(self.tracker), post=self.inbox.heard,
-                            reference=self.reference, on_heard=self.misses.heard)
+        listener = self.listener = Listener(self.recognizer, SelfHearingFilter(self.tracker),
+                                            post=self.inbox.heard, reference=self.reference,
+                                            on_heard=self.misses.heard)
         while not self._stopped.is_set():
             mic = self.mic
             if mic is not None:
@@ -203,11 +206,21 @@ class LiveSession:
         if stop is not None:
             threading.Thread(target=self._end_on, args=(stop,), name="stop-watch", daemon=True).start()
         state: State | None = None
+        started, started_cpu = time.monotonic(), time.process_time()
+        child_cpu = self._recognizer_cpu()
+        loop_cpu = time.thread_time()
+        stage_clock.reset()
         try:
             state = run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book,
                              stop=stop)
             return state
         finally:
+            stage_clock.add("event loop (controller)", time.thread_time() - loop_cpu)
+            seconds = time.monotonic() - started
+            audio = self._audio_report(seconds)
+            if stage_clock.ENABLED:
+                stage_clock.write_report({**audio, "process_cpu": time.process_time() - started_cpu,
+                                          "recognizer_cpu": self._recognizer_cpu() - child_cpu})
             if state is None or not state.ended:
                 # ended from outside (Ctrl-C, SIGTERM): nothing queued is wanted now, and waiting for it
                 # would keep a service manager waiting for seconds
@@ -228,6 +241,23 @@ class LiveSession:
             offer = self.misses.offer()
             if offer is not None:
                 self.notice(offer)
+
+    def _recognizer_cpu(self) -> float:
+        """CPU seconds the recognizer's child process has used."""
+        engine = self.recognizer.engine if self.recognizer is not None else None
+        return stage_clock.process_cpu_seconds(engine.pid) if isinstance(engine, EngineProcess) else 0.0
+
+    def _audio_report(self, seconds: float) -> dict[str, float | None]:
+        """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
+        report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
+                  "mic_overflows": self.mic.overflows if self.mic is not None else 0,
+                  "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
+                  "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
+                  "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None}
+        log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed, %.1f s of "
+                 "audio dropped to catch up, in %.0f s", report["underruns"], report["mic_overflows"],
+                 report["echo_removed_db"], report["dropped_seconds"], seconds)
+        return report
 
     def _end_on(self, stop: threading.Event) -> None:
         while not self._stopped.wait(0.1):

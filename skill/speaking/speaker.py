@@ -23,15 +23,29 @@ from skill.audio import SoftNoise, chime, resample
 from skill.devices import Device, NoDevice, find_output_device, sounddevice
 from skill.session.effects import CHIME_SECONDS, VOLUME_MAX_DB, VOLUME_MIN_DB, Chime, Say
 from skill.speaking.voice import PhraseCache, rate_for_tempo
+from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
 CUT_FADE_SECONDS = 0.005
 END_FADE_SECONDS = 2.5
-BLOCK_SECONDS = 0.005
+BLOCK_SECONDS = 0.02
+"""Audio per callback. Each callback is a wake-up of PortAudio's thread, the ALSA plugin and Python: at 5 ms
+(200 a second) they took 5 % of a core here, more than the audio work; 20 ms still cuts within 100 ms."""
 LATENCY_SECONDS = 0.05
 """Output buffering. Lower and the ALSA-over-PulseAudio path underruns and races through the audio when
 a microphone stream is open too; higher and "pause" takes longer than 100 ms to be heard."""
+
+STARVED_UNDERRUNS = 3
+STARVED_WINDOW_SECONDS = 10
+STARVED_LATENCY_SECONDS = 0.2
+"""This many gaps in the voice within the window, and the stream is reopened with twice the buffering, up to
+this much: a "pause" is then heard up to that much later, but the voice no longer breaks up (under a 10 %
+CPU quota here: 232 gaps in 200 s at 60 ms of buffering, 19 with this). Not more: at 400 ms the echo came
+later than the listener looks for it (MAX_LAG_SECONDS) and the canceller never found it."""
+PLAYED_BATCH_SECONDS = 0.04
+"""The played audio goes to `on_played` this much at a time: one wake-up of its thread per two callbacks.
+The echo canceller needs it only when the echo reaches the microphone, 100 ms or more after the callback."""
 
 Played = Callable[[np.ndarray, int, float], None]
 """(mono samples, rate, monotonic time the first sample reaches the speaker)."""
@@ -84,8 +98,16 @@ class LiveSpeaker:
             self._threads.append(threading.Thread(target=self._played_loop, name="speaker-played", daemon=True))
         self._callbacks = 0
         self._underflows = 0
+        self.underruns = 0
+        """Gaps in the voice once the stream played at real time: an underflow PortAudio reported, or a
+        callback that came later than the buffered audio lasts (the ALSA pulse plugin plays silence then
+        without reporting anything). The start-up storms `_open_flowing` rides out are not counted."""
+        self._flowing = False
+        self._last_call = 0.0
+        self._starved_after = 1.0
         self._latency = LATENCY_SECONDS
         self._stream = self._open_flowing()
+        self._now_flowing()
         for t in self._threads:
             t.start()
 
@@ -171,8 +193,15 @@ class LiveSpeaker:
             stream.close()
             self._closing = False
             if attempt >= 4:
-                self._latency = min(0.2, self._latency * 1.6)
+                self._latency = max(self._latency, min(0.2, self._latency * 1.6))
         return self._open()
+
+    def _now_flowing(self) -> None:
+        # callbacks come every BLOCK_SECONDS (20.0 ms at p50, 21.7 at p99 here); one that comes after the
+        # buffered audio ran out means a gap was heard
+        self._starved_after = self.output_latency + BLOCK_SECONDS
+        self._last_call = 0.0
+        self._flowing = True
 
     def _storming(self, stream: Any, seconds: float = 0.3) -> bool:
         calls, under = self._callbacks, self._underflows
@@ -227,7 +256,8 @@ class LiveSpeaker:
             if stale:
                 continue
             try:
-                samples, text = self._audio_for(item)
+                with stage("phrase resampling"):
+                    samples, text = self._audio_for(item)
             except Exception:
                 log.exception("could not prepare %r; skipping it", item)
                 self._done.put(item.seq)
@@ -237,25 +267,39 @@ class LiveSpeaker:
                     self._sounds.append(_Sound(item.seq, samples, generation, text))
 
     def _watch_loop(self) -> None:
-        """Reopen the stream if it ever races ahead of real time for two seconds running."""
+        """Reopen the stream if it ever races ahead of real time for two seconds running, or with more
+        buffering if the voice keeps breaking up (a CPU too short to run the callback in time)."""
         strikes = 0
+        recent: collections.deque[int] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
         while not self._closing and not self.lost:
-            calls = self._callbacks
+            calls, underruns = self._callbacks, self.underruns
             time.sleep(1.0)
             if self._closing:
                 return
+            recent.append(self.underruns - underruns)
             strikes = strikes + 1 if self._callbacks - calls > 2.0 / BLOCK_SECONDS else 0
             if strikes >= 2:
                 log.warning("the output stream raced ahead of real time; reopening it")
-                old = self._stream
-                self._closing = True
-                with contextlib.suppress(self._sd.PortAudioError):
-                    old.abort()
-                    old.close()
-                self._closing = False
-                self._latency = min(0.2, self._latency * 1.6)
-                self._stream = self._open_flowing()
+                self._reopen(min(0.2, self._latency * 1.6))
                 strikes = 0
+            elif sum(recent) >= STARVED_UNDERRUNS and self._latency < STARVED_LATENCY_SECONDS:
+                latency = min(STARVED_LATENCY_SECONDS, self._latency * 2)
+                log.warning("the voice broke up %d times in %d s (the CPU is short): buffering %.0f ms of it",
+                            sum(recent), len(recent), 1000 * latency)
+                self._reopen(latency)
+                recent.clear()
+
+    def _reopen(self, latency: float) -> None:
+        self._flowing = False
+        old = self._stream
+        self._closing = True
+        with contextlib.suppress(self._sd.PortAudioError):
+            old.abort()
+            old.close()
+        self._closing = False
+        self._latency = latency
+        self._stream = self._open_flowing()
+        self._now_flowing()
 
     def _done_loop(self) -> None:
         while (seq := self._done.get()) is not None:
@@ -267,10 +311,32 @@ class LiveSpeaker:
     def _played_loop(self) -> None:
         assert self._on_played is not None
         while (item := self._played.get()) is not None:
+            time.sleep(PLAYED_BATCH_SECONDS)
+            batch = [item]
+            with contextlib.suppress(queue.Empty):
+                while (item := self._played.get_nowait()) is not None:
+                    batch.append(item)
             try:
-                self._on_played(item[0], self.rate, item[1])
+                with stage("echo reference (resampling, buffering)"):
+                    for samples, at in self._runs(batch):
+                        self._on_played(samples, self.rate, at)
             except Exception:
                 log.exception("on_played failed")
+            if item is None:
+                return
+
+    def _runs(self, batch: list[tuple[np.ndarray, float]]) -> list[tuple[np.ndarray, float]]:
+        """Blocks that follow each other on the clock, joined (a reopened stream starts a new run). Their
+        timestamps jitter by tens of ms, which the echo canceller's buffer smooths over anyway (it moves a
+        block only for a 200 ms jump), so a block within 100 ms of where the last ended continues it."""
+        runs: list[tuple[list[np.ndarray], float, float]] = []
+        for samples, at in batch:
+            if runs and abs(at - runs[-1][2]) < 0.1:
+                runs[-1][0].append(samples)
+                runs[-1] = (runs[-1][0], runs[-1][1], at + len(samples) / self.rate)
+            else:
+                runs.append(([samples], at, at + len(samples) / self.rate))
+        return [(np.concatenate(blocks), at) for blocks, at, _ in runs]
 
     def _finished(self) -> None:
         if not self._closing:
@@ -282,9 +348,18 @@ class LiveSpeaker:
     # ---- the audio callback: copy, gain, fade; never raises ------------------------------------------
 
     def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
+        with stage("mixing and playback (audio callback)"):
+            self._play(outdata, frames, timing, status)
+
+    def _play(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         self._callbacks += 1
+        now = time.monotonic()
+        late = self._flowing and self._last_call > 0 and now - self._last_call > self._starved_after
+        self._last_call = now
         if status.output_underflow:
             self._underflows += 1
+        if self._flowing and (status.output_underflow or late):
+            self.underruns += 1
         try:
             out = self._fill(frames)
             outdata[:, 0] = out
@@ -325,9 +400,11 @@ class LiveSpeaker:
                     self._current = None
             target = 10 ** (self._gain_db / 20)
             fade_out = self._fade_out
-        gain = np.linspace(self._gain_now, target, frames, dtype=np.float32)
-        self._gain_now = target
-        out *= gain
+        if target != self._gain_now:
+            out *= np.linspace(self._gain_now, target, frames, dtype=np.float32)
+            self._gain_now = target
+        elif target != 1.0:
+            out *= np.float32(target)
         if self._noise is not None:
             out += self._noise.next(frames)
         if fade_out is not None:

@@ -1,0 +1,90 @@
+"""CPU time by stage of the live session, for `scripts/bench_session.py --profile`.
+
+Off unless $BEDTIME_STRETCH_PROFILE names a file: then each stage's thread CPU time is added up
+(time.thread_time around it; an inner stage's time is its own, not its caller's), and the session writes
+the totals there as JSON when it ends. Off, `stage()` hands back one shared do-nothing context.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ENV = "BEDTIME_STRETCH_PROFILE"
+ENABLED = bool(os.environ.get(ENV))
+
+_totals: dict[str, float] = {}
+_lock = threading.Lock()
+_local = threading.local()
+
+
+class _Timed:
+    __slots__ = ("inner", "name", "started")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.started = 0.0
+        self.inner = 0.0
+
+    def __enter__(self) -> None:
+        stack: list[_Timed] = _local.__dict__.setdefault("stack", [])
+        stack.append(self)
+        self.inner = 0.0
+        self.started = time.thread_time()
+
+    def __exit__(self, kind: type[BaseException] | None, err: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        spent = time.thread_time() - self.started
+        stack: list[_Timed] = _local.stack
+        stack.pop()
+        if stack:
+            stack[-1].inner += spent
+        add(self.name, spent - self.inner)
+
+
+_OFF = contextlib.nullcontext()
+
+
+def stage(name: str) -> contextlib.AbstractContextManager[None]:
+    """`with stage("echo cancelling"): ...` adds the block's thread CPU time to that stage."""
+    return _Timed(name) if ENABLED else _OFF
+
+
+def add(name: str, seconds: float) -> None:
+    with _lock:
+        _totals[name] = _totals.get(name, 0.0) + seconds
+
+
+def reset() -> None:
+    with _lock:
+        _totals.clear()
+
+
+def totals() -> dict[str, float]:
+    with _lock:
+        return dict(_totals)
+
+
+def process_cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of a process so far (this one by default), from /proc (Linux)."""
+    if pid is None:
+        return time.process_time()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def write_report(extra: dict[str, Any]) -> None:
+    """The totals (and `extra`) into $BEDTIME_STRETCH_PROFILE, when profiling."""
+    path = os.environ.get(ENV)
+    if not path:
+        return
+    Path(path).write_text(json.dumps({"stages": totals(), **extra}, indent=1))
