@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from skill.hearing.drift import read_between
 from skill.hearing.echo import EchoCanceller, echo_share, estimate_delay
 from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
 from skill.hearing.listener import Listener
+from skill.hearing.recognition import Recognition
 from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 
@@ -183,6 +185,23 @@ def test_fractional_reads_are_exact_to_the_top_octave() -> None:
     assert db(error) - db(expected) < -30
 
 
+def heard_while_played(mic: np.ndarray, ref: np.ndarray, step: int, ahead: int) -> tuple[Listener, np.ndarray]:
+    """The listener fed `mic` in chunks of `step` samples while the reference is written in a speaker's
+    1024-sample blocks, `ahead` samples ahead of the mic (behind it if negative); what it passed on."""
+    t0 = 5000.0
+    reference = ReferenceBuffer()
+    recorder = Recorder()
+    listener = Listener(recorder, SelfHearingFilter(PlaybackTracker(lambda: t0)), post=lambda i, t: None,
+                        reference=reference, clock=lambda: t0)
+    written = 0
+    for start in range(0, len(mic) - step, step):
+        while written < len(ref) and written + 1024 <= start + step + ahead:
+            reference.write(ref[written:written + 1024].astype(np.float32), t0 + written / ASR_RATE)
+            written += 1024
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+    return listener, np.concatenate(recorder.audio)
+
+
 @pytest.mark.parametrize("rate_offset", [0.001, -0.002])
 def test_the_listener_follows_clocks_that_drift_apart(room: dict, rate_offset: float) -> None:
     """A microphone whose clock runs 0.1 % fast (or a speaker 0.2 % fast): the echo slides 1-2 ms a
@@ -193,19 +212,74 @@ def test_the_listener_follows_clocks_that_drift_apart(room: dict, rate_offset: f
     echo = np.convolve(np.concatenate([np.zeros(delay), ref]), [0.7, 0.1, -0.05])[: len(ref) + delay]
     mic = soxr.resample(echo, ASR_RATE, ASR_RATE * (1 + rate_offset), quality="VHQ")
     mic = mic + np.random.default_rng(5).normal(0, 2e-3, len(mic))
-    t0 = 5000.0
-    reference = ReferenceBuffer()
-    recorder = Recorder()
-    listener = Listener(recorder, SelfHearingFilter(PlaybackTracker(lambda: t0)), post=lambda i, t: None,
-                        reference=reference, clock=lambda: t0)
-    written, step = 0, 320
-    for start in range(0, len(mic) - step, step):
-        while written < min(len(ref), start + 4096):  # as the speaker plays it, a little ahead of the mic
-            reference.write(ref[written:written + 1024].astype(np.float32), t0 + written / ASR_RATE)
-            written += 1024
-        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
-    out = np.concatenate(recorder.audio)
+    listener, out = heard_while_played(mic, ref, step=320, ahead=4096)  # the speaker a little ahead of the mic
     late = slice(12 * ASR_RATE, 18 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 18
     assert listener.echo_delay is not None
     assert listener.echo_delay.drifting.drift == pytest.approx(rate_offset, rel=0.05)
+
+
+def test_the_listener_waits_for_a_reference_that_comes_late(room: dict) -> None:
+    """The speaker's thread hands over what it played in batches, and under load later still: a mic block
+    cancelled against a reference not yet written is cancelled against silence, and the echo goes through."""
+    # the reference reaches the buffer 250 ms after the mic has the echo
+    _, out = heard_while_played(room["mic"], room["ref"], step=640, ahead=-int(0.25 * ASR_RATE))
+    late = slice(5 * ASR_RATE, 6 * ASR_RATE)
+    assert len(out) > 6 * ASR_RATE
+    assert db(room["mic"][late]) - db(out[late]) > 15
+
+
+class Saying:
+    """Stands in for the recognizer: says it heard `words` (`intent`) in the last half second, once."""
+
+    def __init__(self) -> None:
+        self.next: Recognition | None = None
+
+    def feed(self, chunk: AudioChunk) -> list[Recognition]:
+        rec, self.next = self.next, None
+        return [rec] if rec is not None else []
+
+
+def over_the_guide(mic: np.ndarray, reference: ReferenceBuffer, t0: float, says: Callable[[int], str | None]
+                   ) -> list[str]:
+    """What the listener posts of `mic` (from monotonic `t0`, the guide talking throughout) when the
+    recognizer hears `says(sample)` in the half second before each 20 ms chunk."""
+    now = [t0]
+    tracker = PlaybackTracker(lambda: now[0])
+    tracker.handed(1, "Keeping your lower back on the bed, bend your right knee in.")
+    saying, posted = Saying(), []
+    listener = Listener(saying, SelfHearingFilter(tracker), post=lambda intent, text: posted.append(intent),
+                        reference=reference, clock=lambda: now[0])
+    step = 320
+    for start in range(0, len(mic) - step + 1, step):
+        words = says(start)
+        if words is not None:
+            saying.next = Recognition(words, words, 0.9, -0.5, -0.1)  # type: ignore[arg-type]
+        now[0] = t0 + (start + step) / ASR_RATE
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+    return posted
+
+
+@pytest.mark.parametrize("words, taken", [("next", False), ("pause", True)])
+def test_over_an_echo_not_yet_found_only_stop_and_pause_are_taken(room: dict, words: str, taken: bool) -> None:
+    """Before the echo is found nothing is cancelled and nothing can tell the guide's own words from the
+    person's: only the commands whose false alarm costs a pause are taken."""
+    ref = room["ref"]
+    t0 = 5000.0
+    reference = ReferenceBuffer()
+    reference.write(ref.astype(np.float32), t0)
+    mic = np.random.default_rng(5).normal(0, 2e-3, int(0.8 * ASR_RATE)).astype(np.float32)  # the person alone
+    posted = over_the_guide(mic, reference, t0, lambda at: words if at == int(0.6 * ASR_RATE) else None)
+    assert posted == ([words] if taken else [])
+
+
+def test_with_no_echo_at_all_commands_over_the_guide_are_taken_after_a_while(room: dict) -> None:
+    """Headphones: the guide's voice never reaches the microphone, so after seconds of looking for its echo
+    and finding none, a command said over the guide is the person's."""
+    ref = np.tile(room["ref"], 2)
+    t0 = 5000.0
+    reference = ReferenceBuffer()
+    reference.write(ref.astype(np.float32), t0)
+    quiet = np.random.default_rng(5).normal(0, 2e-3, 14 * ASR_RATE).astype(np.float32)
+    posted = over_the_guide(quiet, reference, t0, lambda at: "next" if at % ASR_RATE == 0 and at > 0 else None)
+    assert 0 < len(posted) < 13 - 5  # (each second from the first on)

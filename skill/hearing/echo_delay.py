@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from skill.audio import ASR_RATE
-from skill.hearing.drift import DriftingDelay
+from skill.hearing.drift import INTERPOLATION_HALF_WIDTH, DriftingDelay
 from skill.hearing.echo import estimate_delay
 from skill.hearing.echo_library import Canceller
 from skill.hearing.reference import ReferenceBuffer
@@ -43,6 +43,13 @@ SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 ALIGN_MARGIN_SECONDS = 0.03
 MAX_LAG_SECONDS = 0.5
+ECHO_ABSENT_CHECKS = 12
+"""About 9 s of the guide's speech looked at (a look every DELAY_CHECK_SECONDS) with no echo found: there is
+none. Before that the echo may only be hard to find yet: a live session on the virtual devices found none in
+its first 4 s of speech (the microphone's first timestamps jumped), then a clear one."""
+SETTLE_SECONDS = 3.0
+"""How long the canceller learns after the echo is first found before what it leaves is trusted: 2.2 s in,
+it took 8 dB off the guide's "Say continue to pick up from there" and the rest was heard as "softer"."""
 """How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 
 
@@ -67,6 +74,17 @@ class EchoDelay:
         self._path_seen_at = 0.0
         self._next_drift_search = 0.0
         self._next_check = 0.0
+        self.unmatched_checks = 0
+        """Looks at the guide's speech that found no echo in it, before the first alignment."""
+        self.first_aligned_at: float | None = None
+
+    def unknown_at(self, t: float) -> bool:
+        """Whether at monotonic time `t` the echo may be there but the canceller cannot yet vouch for what
+        it leaves: not yet found (a setup with none at all, headphones, is taken to be one after
+        ECHO_ABSENT_CHECKS looks found none), or found less than SETTLE_SECONDS before."""
+        if self.first_aligned_at is None:
+            return self.unmatched_checks < ECHO_ABSENT_CHECKS
+        return t - self.first_aligned_at < SETTLE_SECONDS
 
     def update(self, now: float, history: list[tuple[float, np.ndarray]]) -> None:
         """Every second or so of guide speech, re-measure how far the echo lags the reference, and keep the
@@ -97,6 +115,8 @@ class EchoDelay:
         measured_at = start + len(mic) / ASR_RATE / 2
         log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
         if peak < AGREE_MATCH or not -0.05 <= delay <= MAX_LAG_SECONDS:
+            if self.delay is None:
+                self.unmatched_checks += 1
             return
         expected = self.drifting.at(measured_at) if self.drifting.known else None
         if expected is not None and abs(delay - expected) <= self.drifting.tolerance(measured_at):
@@ -124,6 +144,8 @@ class EchoDelay:
         # The filter's taps are the room's response from the direct path on; aligned on the new delay, the
         # path moves with it and what the filter learnt stays where it was.
         log.info("echo delay %.1f ms (match %.2f): aligning", delay * 1000, peak)
+        if self.first_aligned_at is None:
+            self.first_aligned_at = now
         self._path_anchor = None
         self.drifting.align(measured_at, delay, None if self.drifting.known else drift)
         self.echo_delay = delay
@@ -173,6 +195,12 @@ class EchoDelay:
         if not self.drifting.known:
             return self.delay or 0.0
         return max(0.0, self.drifting.at(t) - ALIGN_MARGIN_SECONDS)
+
+    def reference_until(self, start: float, n: int) -> float:
+        """The monotonic time up to which `reference_for(start, n)` reads what was played."""
+        end = start + n / ASR_RATE
+        drifted = self.drifting.drift * n / ASR_RATE if self.drifting.known else 0.0
+        return end - self._read_delay(start) - drifted + (INTERPOLATION_HALF_WIDTH + 2) / ASR_RATE
 
     def reference_for(self, start: float, n: int) -> np.ndarray:
         """The reference for `n` mic samples from `start`, each read at the delay of its own moment: with

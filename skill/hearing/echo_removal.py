@@ -14,6 +14,9 @@ from skill.hearing.echo_library import Canceller, open_canceller
 from skill.hearing.reference import ReferenceBuffer
 from skill.stage_clock import stage
 
+REFERENCE_WAIT_SECONDS = 0.3
+"""The longest the mic is held back for the played audio it must be cleaned of."""
+
 
 class EchoRemover:
     """The microphone with the guide's voice taken out, in the canceller's whole blocks, and what it can
@@ -31,6 +34,8 @@ class EchoRemover:
         """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
         self.energy_in = self.energy_out = 0.0
         """The mic's energy, and what was left of it, over every block the canceller processed."""
+        self.reference_waits = 0
+        """Mic chunks held back because the speaker's reference for them had not come yet."""
 
     def cancel(self, samples: np.ndarray, at: float) -> np.ndarray | None:
         """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
@@ -40,6 +45,7 @@ class EchoRemover:
         self._pending_mic = np.concatenate([self._pending_mic, samples])
         block = self._aec.block
         usable = (len(self._pending_mic) // block) * block
+        usable = self._ready(self._pending_at, usable) if usable else 0
         if usable == 0:
             return None
         mic, start = self._pending_mic[:usable], self._pending_at
@@ -60,6 +66,22 @@ class EchoRemover:
             self.energy_in += heard
             self.energy_out += left
         return cleaned
+
+    def _ready(self, start: float, n: int) -> int:
+        """How many of the `n` pending mic samples from `start` to cancel now: those whose played audio has
+        reached the reference. The speaker's thread hands it over in batches (PLAYED_BATCH_SECONDS), and under
+        load later still: cancelled against the silence of a reference not yet written, the guide's voice
+        went through whole. Waited for up to REFERENCE_WAIT_SECONDS, no longer: a stream that stopped (a lost
+        speaker) never writes it."""
+        if self.delay.delay is None or not self._reference.sounded_since(start - MAX_LAG_SECONDS - 1.0):
+            return n
+        written = self._reference.written_until()
+        missing = self.delay.reference_until(start, n) - (written if written is not None else start)
+        if missing <= 0.0 or missing >= REFERENCE_WAIT_SECONDS:
+            return n
+        self.reference_waits += 1
+        block = self._aec.block
+        return max(0, (n - int(np.ceil(missing * ASR_RATE))) // block * block)
 
     @property
     def canceller(self) -> Canceller:

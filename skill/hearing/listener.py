@@ -99,6 +99,11 @@ class Listener:
         return None if found is None else round(1000 * found, 1)
 
     @property
+    def reference_waits(self) -> int:
+        """Mic chunks held back for the speaker's reference (EchoRemover.reference_waits)."""
+        return self._echo.reference_waits if self._echo is not None else 0
+
+    @property
     def echo_removed_db(self) -> float:
         """How much the canceller took out of the mic over the session, while the guide sounded."""
         return self._echo.removed_db if self._echo is not None else 0.0
@@ -163,6 +168,13 @@ class Listener:
             return
         if cancelled > ECHO_DOMINANT_DB:
             log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
+            return
+        unfiltered = over_guide and echo is not None and echo.delay.unknown_at(heard_at)
+        if unfiltered and (intent or candidate) not in URGENT:
+            # the guide's echo is not yet found, or the canceller is still learning it: what it leaves of the
+            # guide's own words cannot be told from the person's (the guide's "Say continue to pick up from
+            # there" was taken for "softer"). Only "stop" and "pause" are taken then: being wrong costs a pause.
+            log.info("ignored %r over the guide: its echo is not yet in hand", rec.text)
             return
         margin = rec.margin
         if intent is None and candidate in URGENT and over_guide \

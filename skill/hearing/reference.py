@@ -84,5 +84,10 @@ class ReferenceBuffer:
         raw = self.read(origin + first / ASR_RATE, int(np.ceil(positions[-1])) - first + INTERPOLATION_HALF_WIDTH + 2)
         return read_between(raw, positions - first)
 
+    def written_until(self) -> float | None:
+        """The monotonic time at which what has been written so far ends (None: nothing yet)."""
+        with self._lock:
+            return None if self._origin is None else self._origin + self._written / ASR_RATE
+
     def sounded_since(self, t: float) -> bool:
         return self._last_sound >= t

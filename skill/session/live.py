@@ -253,10 +253,12 @@ class LiveSession:
                   "mic_overflows": self.mic.overflows if self.mic is not None else 0,
                   "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
                   "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
-                  "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None}
+                  "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None,
+                  "reference_waits": self.listener.reference_waits if self.listener else 0}
         log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed, %.1f s of "
-                 "audio dropped to catch up, in %.0f s", report["underruns"], report["mic_overflows"],
-                 report["echo_removed_db"], report["dropped_seconds"], seconds)
+                 "audio dropped to catch up, %d waits for the speaker's reference, in %.0f s",
+                 report["underruns"], report["mic_overflows"], report["echo_removed_db"],
+                 report["dropped_seconds"], report["reference_waits"], seconds)
         return report
 
     def _end_on(self, stop: threading.Event) -> None:
