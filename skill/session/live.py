@@ -125,6 +125,7 @@ class LiveSession:
         self.tape = from_environment()
         self._reference_writer = ReferenceWriter(self.reference, self.tape)
         self._stopped = threading.Event()
+        self._speaker_lost = threading.Event()
         self._device_pause = False
         self.speaker = TrackedSpeaker(self._open_speaker(), self.tracker, self.tape)
         self.inbox.lead = self.speaker.inner.output_latency
@@ -142,7 +143,7 @@ class LiveSession:
 
     def _open_speaker(self) -> LiveSpeaker:
         return LiveSpeaker(self._on_done, self.cache, device=self.options.output_device, noise=self.options.noise,
-                           on_played=self._reference_writer)
+                           on_played=self._reference_writer, on_lost=lambda _: self._speaker_lost.set())
 
     def open_microphone(self) -> bool:
         try:
@@ -177,27 +178,32 @@ class LiveSession:
                     return
                 self.notice("The microphone went away. Still guiding; plug it back in to talk to me again.")
                 self.mic = None
-            time.sleep(RETRY_SECONDS)
+            if self._stopped.wait(RETRY_SECONDS):
+                return
             with contextlib.suppress(NoDevice):
                 self.mic = Microphone(self.options.input_device).__enter__()
                 self.recognizer.reset()
                 self.notice("The microphone is back.")
 
     def _watch_speaker(self) -> None:
-        while not self._stopped.wait(0.5):
-            if self.speaker.inner.lost and not self._device_pause:
-                self._device_pause = True
-                self.notice("The speaker went away: pausing until it is back.")
-                self.inbox.speaker_lost()
-            if self._device_pause:
+        """Pause while the speaker is gone, and carry on when it is back."""
+        while True:
+            self._speaker_lost.wait()  # (set on stopping too)
+            if self._stopped.is_set():
+                return
+            self._speaker_lost.clear()
+            self._device_pause = True
+            self.notice("The speaker went away: pausing until it is back.")
+            self.inbox.speaker_lost()
+            while not self._stopped.wait(RETRY_SECONDS):
                 try:
                     self.speaker.inner = self._open_speaker()
                 except NoDevice:
-                    time.sleep(RETRY_SECONDS)
                     continue
                 self._device_pause = False
                 self.notice("The speaker is back: carrying on.")
                 self.inbox.speaker_back()
+                break
 
     def run(self, tempo: float | None, events: IO[str] | None, book: Bookkeeper | None,
             stop: threading.Event | None = None) -> State | None:
@@ -226,6 +232,7 @@ class LiveSession:
                 # would keep a service manager waiting for seconds
                 self.speaker.cut()
             self._stopped.set()
+            self._speaker_lost.set()  # (the speaker watcher waits on it)
             self.speaker.close(fade=True)
             self._reference_writer.close()
             if self.mic is not None:
