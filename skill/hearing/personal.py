@@ -29,7 +29,7 @@ from skill.paths import data_dir
 
 log = logging.getLogger(__name__)
 
-VERSION = 1
+VERSION = 2
 """Bumped when the features change: a model of another version is ignored (enroll again)."""
 OTHER = "none"
 """The label of the person's non-commands and room silence."""
@@ -47,6 +47,13 @@ SPEECH_SHARE = 0.3
 MIN_RISE = 0.3
 """Speech: frames whose bands stand, on average, above the room by this share of the most any frame does,
 in an utterance where some frame stands 3 dB above it."""
+SMOOTH_FRAMES = 5
+GAP_FRAMES = 20
+MIN_PART_FRAMES = 8
+"""The speech is the loud stretch around the loudest frame (its level averaged over 50 ms), with any other
+loud stretch of 80 ms or more; loud frames less than 0.2 s apart are one stretch (a "stop"'s closure
+before its burst). A lone blip of the fan far from the word is not speech: counted as speech, it made two
+of felixchen's three takes of "stop" a second long, and no live "stop" could be aligned with them."""
 N_DIMS = 96
 ACCEPT_RATIO = 0.85
 """A command is taken when its nearest take is at most this share of the distance to the nearest take of
@@ -110,11 +117,10 @@ class Embedder:
         # the speech: where the bands rise above the room (each band's quietest fifth), on average by at
         # least a third of the most they do; a level rule alone takes a fan at 5 dB SNR for speech throughout
         room = np.percentile(mel, 100 * ROOM_SHARE, axis=0)
-        rise = np.maximum(mel - room, 0).mean(axis=1)
-        if rise.max() < MIN_RISE:
+        span = speech_span(np.maximum(mel - room, 0).mean(axis=1))
+        if span is None:
             return np.zeros((0, N_DIMS))
-        speech = np.nonzero(rise > SPEECH_SHARE * rise.max())[0]
-        first, last = int(speech[0]), int(speech[-1]) + 1
+        first, last = span
         if (last - first) / 100 > MAX_COMMAND_SECONDS:
             # a sentence: no command, and no business of this model's (4 s of it would cost 45 ms here)
             return np.zeros((0, N_DIMS))
@@ -127,6 +133,21 @@ class Embedder:
         windows = np.stack([mel[e - WINDOW_FRAMES: e] for e in ends] or [mel[-WINDOW_FRAMES:]])
         out = self._embed.run(None, {"input_1": windows[..., None].astype(np.float32)})[0]
         return np.asarray(out, np.float64).reshape(len(windows), N_DIMS)
+
+
+def speech_span(rise: np.ndarray) -> tuple[int, int] | None:
+    """(first, last + 1) 10 ms frame of the speech, from each frame's mean rise above the room (10 dB
+    units); None when nothing stands 3 dB above it."""
+    if len(rise) == 0 or rise.max() < MIN_RISE:
+        return None
+    level = np.convolve(rise, np.ones(SMOOTH_FRAMES) / SMOOTH_FRAMES, mode="same")
+    loud = np.nonzero(level > SPEECH_SHARE * level.max())[0]
+    breaks = np.nonzero(np.diff(loud) > GAP_FRAMES)[0]
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, len(loud) - 1]
+    peak = int(np.argmax(level))
+    keep = [(int(loud[a]), int(loud[b])) for a, b in zip(starts, ends, strict=True)
+            if b - a + 1 >= MIN_PART_FRAMES or loud[a] <= peak <= loud[b]]
+    return keep[0][0], keep[-1][1] + 1
 
 
 _embedder: Embedder | None = None
