@@ -36,11 +36,12 @@ OTHER = "none"
 
 WINDOW_FRAMES = 76
 """The speech embedding model reads 0.76 s of 10 ms mel frames at a time and gives 96 numbers for it."""
-STRIDE_FRAMES = 12
-"""Windows every 120 ms (openWakeWord steps 80 ms): about 5 per command, ~1.5 ms each on one core here;
-at 80 ms it is 8 windows, 12 ms, for no gain on felixchen's clips (NN 89/94 vs 90/94 right)."""
-BEFORE, AFTER = 16, 32
-"""The first window ends 0.16 s into the loud part, the last 0.32 s past it (in 10 ms frames)."""
+STRIDE_FRAMES = 16
+"""Windows every 160 ms (openWakeWord steps 80 ms), ~1.4 ms each on one core here: 2-4 per command.
+At 120 ms, from 0.16 s into the loud part to 0.32 s past it, it was 5-8 windows and 9-13 ms an utterance,
+and the nearest take told one fewer of felixchen's 39 tuning-half commands right (35, against 36)."""
+BEFORE, AFTER = 24, 24
+"""The first window ends 0.24 s into the loud part, the last 0.24 s past it (in 10 ms frames)."""
 ROOM_SHARE = 0.2
 """Each mel band's quietest fifth of frames is the room (an utterance has its pre-roll and hangover)."""
 SPEECH_SHARE = 0.3
@@ -107,9 +108,9 @@ class Embedder:
         self._embed = ort.InferenceSession(str(folder / "embedding_model.onnx"), options,
                                            providers=["CPUExecutionProvider"])
 
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        """(windows, 96) for one utterance (16 kHz mono float32); (0, 96) when it holds no speech or more
-        than a command's worth."""
+    def __call__(self, samples: np.ndarray, max_windows: int | None = None) -> np.ndarray:
+        """(windows, 96) for one utterance (16 kHz mono float32); (0, 96) when it holds no speech, more
+        than a command's worth, or more than `max_windows` windows of it."""
         pcm = (np.asarray(samples, np.float32) * 32767)[None]
         if pcm.shape[1] < 2 * FRAME:
             return np.zeros((0, N_DIMS))
@@ -130,6 +131,8 @@ class Embedder:
         mel = np.concatenate([np.repeat(room[None], lead, axis=0), mel])
         first, last = first + lead, last + lead
         ends = range(first + BEFORE, min(len(mel), last + AFTER) + 1, STRIDE_FRAMES)
+        if max_windows is not None and len(ends) > max_windows:
+            return np.zeros((0, N_DIMS))  # (no take could be aligned with it: the embeddings are the cost)
         windows = np.stack([mel[e - WINDOW_FRAMES: e] for e in ends] or [mel[-WINDOW_FRAMES:]])
         out = self._embed.run(None, {"input_1": windows[..., None].astype(np.float32)})[0]
         return np.asarray(out, np.float64).reshape(len(windows), N_DIMS)
@@ -153,11 +156,11 @@ def speech_span(rise: np.ndarray) -> tuple[int, int] | None:
 _embedder: Embedder | None = None
 
 
-def features(samples: np.ndarray) -> np.ndarray:
+def features(samples: np.ndarray, max_windows: int | None = None) -> np.ndarray:
     global _embedder
     if _embedder is None:
         _embedder = Embedder()
-    return _embedder(samples)
+    return _embedder(samples, max_windows)
 
 
 # ---- alignment --------------------------------------------------------------------------------------
@@ -247,7 +250,9 @@ class PersonalModel:
         return cls(labels, templates, spreads)
 
     def judge(self, samples: np.ndarray) -> Judgement | None:
-        query = features(samples)
+        """None where the utterance holds no speech, or more than any take could be aligned with (twice
+        the longest): the general recognizer's alone to judge."""
+        query = features(samples, 2 * max(len(t) for t in self.templates))
         if len(query) == 0:
             return None
         d = distances(query, self.templates)
@@ -260,7 +265,7 @@ class PersonalModel:
         """The general recognizer's decision, changed only where the person's takes clearly say otherwise."""
         j = self.judge(samples)
         label = j.command if j is not None else None
-        if j is None or label is None:
+        if j is None or label is None or not np.isfinite(j.nearest[label]):
             return rec
         intent = Intent(label)
         relax = AGREE_RELAX if intent in (rec.intent, rec.candidate) else 1.0
@@ -277,7 +282,8 @@ class PersonalModel:
             return Recognition(intent, rec.text, rec.confidence, rec.start, rec.end,
                                reason=f"your voice ({near:.1f} from your takes, {j.rival(label):.1f} from others)",
                                candidate=None, coverage=rec.coverage, margin=rec.margin)
-        if rec.intent is not None and OTHER in j.nearest:
+        if rec.intent is not None and np.isfinite(j.nearest.get(OTHER, np.inf)):
+            # (only on a match: where no take of anything could be aligned, nothing is known)
             own = j.nearest.get(rec.intent.value, near)
             if j.nearest[OTHER] <= REJECT_RATIO * own:
                 return Recognition(None, rec.text, rec.confidence, rec.start, rec.end,
