@@ -254,7 +254,7 @@ class PersonalModel:
     def judge(self, samples: np.ndarray) -> Judgement | None:
         """None where the utterance holds no speech, or more than any take could be aligned with (twice
         the longest): the general recognizer's alone to judge."""
-        query = features(samples, 2 * max(len(t) for t in self.templates))
+        query = features(samples, 2 * max((len(t) for t in self.templates), default=0))
         if len(query) == 0:
             return None
         d = distances(query, self.templates)
