@@ -34,12 +34,15 @@ TARGET_FALSE = 0.01
 TARGET_MS = 10.0
 
 
-def understood(recs: list[Recognition], judged: list[tuple[str, np.ndarray]],
-               only: list[bool] | None = None) -> tuple[float, float, int, int]:
-    """(commands understood, others taken for a command, how many of each); `only`: the commands to count."""
+def understood(recs: list[Recognition], judged: list[tuple[str, np.ndarray]], only: list[bool] | None = None,
+               among: list[bool] | None = None) -> tuple[float, float, int, int]:
+    """(commands understood, others taken for a command, how many of each); `only`: the commands to count,
+    `among`: the utterances to count at all."""
     only = only or [True] * len(judged)
-    commands = [(r, want) for r, (want, _), o in zip(recs, judged, only, strict=True) if want != "none" and o]
-    others = [r for r, (want, _) in zip(recs, judged, strict=True) if want == "none"]
+    among = among or [True] * len(judged)
+    commands = [(r, want) for r, (want, _), o, a in zip(recs, judged, only, among, strict=True)
+                if want != "none" and o and a]
+    others = [r for r, (want, _), a in zip(recs, judged, among, strict=True) if want == "none" and a]
     ok = sum(r.intent is not None and r.intent.value == want for r, want in commands)
     false = sum(r.intent is not None for r in others)
     return ok / max(1, len(commands)), false / max(1, len(others)), len(commands), len(others)
@@ -81,6 +84,14 @@ def main() -> int:
                              f">= {TARGET_UNDERSTOOD:.0%}" + ("" if okp >= TARGET_UNDERSTOOD else "  MISSED")))
             rows.append((f"{speaker.name}: false accepts, {takes} take(s)", f"{false:.1%}",
                          f"<= {TARGET_FALSE:.0%}" + ("" if false <= TARGET_FALSE else "  MISSED")))
+            if any(speaker.tuning):
+                held = [not t for t in speaker.tuning]
+                okh, falseh, n_held, n_held_other = understood(after, speaker.judged, among=held)
+                half = f"{speaker.name}: the {n_held}+{n_held_other} never tuned on"
+                rows.append((f"{half}, understood, {takes} take(s)", f"{okh:.1%}",
+                             f">= {TARGET_UNDERSTOOD:.0%}" + ("" if okh >= TARGET_UNDERSTOOD else "  MISSED")))
+                rows.append((f"{half}, false accepts, {takes} take(s)", f"{falseh:.1%}",
+                             f"<= {TARGET_FALSE:.0%}" + ("" if falseh <= TARGET_FALSE else "  MISSED")))
             rows.append((f"{speaker.name}: added CPU per utterance, {takes} take(s)", f"{ms:.1f} ms",
                          f"< {TARGET_MS:.0f} ms" + ("" if ms < TARGET_MS else "  MISSED")))
     print_table(rows)

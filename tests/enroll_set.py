@@ -2,15 +2,18 @@
 
 felixchen (../shared/realspeech-dev): his first takes of "stop" and "back" are the enrollment, the first
 of each of his other eight words stand for the non-commands the guide asks for ("okay", "good night"),
-and everything else of his is judged. Two espeak-ng voices held out of the recognizer's tuning, in noise:
+and everything else of his is judged; the half of that whose file names hash even may be tuned on
+(scripts/tune_personal.py), the other half never. Two espeak-ng voices held out of the recognizer's tuning, in noise:
 each take said a little faster or slower and higher or lower, in a new stretch of pink noise, as a person
 never says a word twice the same; judged on every phrase of every command and on everyday sentences.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,6 +38,8 @@ class Speaker:
     """(the command's Intent value, or "none"; the utterance)."""
     prompted: list[bool] = field(default_factory=list)
     """Per judged utterance: whether it is a phrase the enrollment asks for ("stop", not "stop stretching")."""
+    tuning: list[bool] = field(default_factory=list)
+    """Per judged utterance: whether the personal model's thresholds may be chosen on it."""
 
     def enrollment(self, per_command: int) -> list[tuple[str, np.ndarray]]:
         return [(label, s) for label, takes in self.takes.items()
@@ -51,7 +56,13 @@ def felixchen() -> Speaker | None:
             speaker.takes[label] = [as_utterance(*read_wav(p)) for p in paths]
     speaker.judged = [(intent, as_utterance(*read_wav(p))) for intent, p in files["judged"]]
     speaker.prompted = [intent != "none" for intent, _ in speaker.judged]
+    speaker.tuning = [tuning_half(p) for _, p in files["judged"]]
     return speaker
+
+
+def tuning_half(path: Path) -> bool:
+    """Half of felixchen's judged clips, by a hash of the name (his sessions on different days fall in both)."""
+    return zlib.crc32(path.name.encode()) % 2 == 0
 
 
 def felixchen_files() -> dict[str, list[Any]]:
@@ -100,7 +111,9 @@ def synthetic(voice: str) -> Speaker:
         for kind, snr, seed in (("pink", 10, 1000 + i), ("brown", 5, 2000 + i)):
             speaker.judged += [(intent.value, u) for u in _renditions(voice, phrase, iter((seed,)), kind, snr)]
             speaker.prompted.append(phrase == PHRASES[intent][0])
+            speaker.tuning.append(voice not in SYNTHETIC_VOICES)
     for i, text in enumerate(t for t in [*asr_set.EVERYDAY, *asr_set.ROUTINE_SENTENCES] if t not in PROMPTED_OTHERS):
         speaker.judged += [("none", u) for u in _renditions(voice, text, iter((3000 + i,)), "pink", 10)]
         speaker.prompted.append(False)
+        speaker.tuning.append(voice not in SYNTHETIC_VOICES)
     return speaker
