@@ -37,10 +37,11 @@ from skill.speaking.voice import PhraseCache, Voice
 cache = PhraseCache(Voice(), Path({folder!r}))
 lateness = []
 pending = {{}}
-def played(samples, rate, at):
+def played(chunk):
+    samples = chunk.samples()
     if pending and np.any(samples):
         seq, due = min(pending.items())
-        lateness.append(abs(at + np.nonzero(samples)[0][0] / rate - due))
+        lateness.append(abs(chunk.captured_at + np.nonzero(samples)[0][0] / chunk.rate - due))
         pending.pop(seq)
 done = threading.Event()
 speaker = LiveSpeaker(lambda seq: done.set(), cache, on_played=played)

@@ -81,10 +81,10 @@ def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: fl
             tracker.done(item[0])  # type: ignore[index]
         else:
             at, samples = item  # type: ignore[misc]
-            chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=frames / ASR_RATE)
+            chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=frames / ASR_RATE, captured_at=at)
             frames += len(samples)
             if start <= at - origin <= end:
-                listener.feed(chunk, at)
+                listener.feed(chunk)
     return posted
 
 

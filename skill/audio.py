@@ -37,17 +37,19 @@ class AudioChunk:
     the echo canceller to the endpointer 50 times a second, and a float -> 16-bit bytes -> float round trip
     at every hand-over cost more than the hand-over itself. Bytes only where asked for (`audio`)."""
 
-    __slots__ = ("_samples", "rate", "timestamp")
+    __slots__ = ("_samples", "captured_at", "rate", "timestamp")
     width = 2
     """Bytes per sample of `audio`."""
     channels = 1
 
-    def __init__(self, rate: int, samples: np.ndarray, timestamp: float = 0.0):
+    def __init__(self, rate: int, samples: np.ndarray, timestamp: float = 0.0, captured_at: float | None = None):
         self.rate = rate
         """Sample rate, Hz."""
         self._samples = samples
         self.timestamp = timestamp
         """Seconds, on whatever clock produced it (stream time for microphones)."""
+        self.captured_at = captured_at
+        """The monotonic time its first sample was heard (microphones) or played (speakers), where known."""
 
     @property
     def format(self) -> AudioFormat:
@@ -71,11 +73,12 @@ class AudioChunk:
         return self._samples
 
     @classmethod
-    def from_samples(cls, samples: np.ndarray, rate: int, timestamp: float = 0.0) -> AudioChunk:
+    def from_samples(cls, samples: np.ndarray, rate: int, timestamp: float = 0.0,
+                     captured_at: float | None = None) -> AudioChunk:
         """Clipped to [-1, 1] as 16-bit PCM would be (and copied: the caller may reuse its buffer)."""
         clipped = np.clip(np.asarray(samples, dtype=np.float32), -1.0, 32767 / 32768)
         clipped.flags.writeable = False
-        return cls(rate, clipped, timestamp)
+        return cls(rate, clipped, timestamp, captured_at)
 
     @classmethod
     def from_pcm16(cls, audio: bytes, rate: int, channels: int = 1, timestamp: float = 0.0) -> AudioChunk:

@@ -286,12 +286,12 @@ def test_the_real_microphone_path_hears_a_command(clips: list, tmp_path: Path) -
     with Microphone() as mic:
         chunks = mic.chunks(timeout=5)
         deadline = time.monotonic() + 3
-        for _chunk, at in chunks:  # wait until the new stream really delivers audio
-            if time.monotonic() > deadline or at > 0:
+        for chunk in chunks:  # wait until the new stream really delivers audio
+            if time.monotonic() > deadline or (chunk.captured_at or 0.0) > 0:
                 break
         player = None
         started = time.monotonic()
-        for chunk, _ in chunks:
+        for chunk in chunks:
             if player is None and time.monotonic() - started > 0.5:
                 player = play_into_mic(set_dir() / clip.path)
             heard += [r for r in recognizer.feed(chunk) if r.intent]

@@ -122,8 +122,7 @@ def test_listener_finds_the_echo_delay_and_cancels_against_the_played_reference(
                         clock=lambda: t0)
     step = ASR_RATE // 10
     for start in range(0, len(mic) - step, step):
-        chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
-        listener.feed(chunk, captured_at=t0 + start / ASR_RATE)
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE, captured_at=t0 + start / ASR_RATE))
     out = np.concatenate(recorder.audio)
     found = listener.echo_delay
     assert found is not None and found.delay is not None
@@ -146,8 +145,8 @@ def test_the_listener_cancels_through_jittery_stream_timestamps(room: dict) -> N
                         reference=reference, clock=lambda: t0)
     step = 320
     for start in range(0, len(mic) - step, step):
-        chunk = AudioChunk.from_samples(mic[start:start + step], ASR_RATE)
-        listener.feed(chunk, captured_at=t0 + start / ASR_RATE + rng.uniform(-0.025, 0.025))
+        at = t0 + start / ASR_RATE + rng.uniform(-0.025, 0.025)
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE, captured_at=at))
     out = np.concatenate(recorder.audio)
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(mic[late]) - db(out[late]) > 15
@@ -198,7 +197,7 @@ def heard_while_played(mic: np.ndarray, ref: np.ndarray, step: int, ahead: int) 
         while written < len(ref) and written + 1024 <= start + step + ahead:
             reference.write(ref[written:written + 1024].astype(np.float32), t0 + written / ASR_RATE)
             written += 1024
-        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE, captured_at=t0 + start / ASR_RATE))
     return listener, np.concatenate(recorder.audio)
 
 
@@ -256,7 +255,7 @@ def over_the_guide(mic: np.ndarray, reference: ReferenceBuffer, t0: float, says:
         if words is not None:
             saying.next = Recognition(words, words, 0.9, -0.5, -0.1)  # type: ignore[arg-type]
         now[0] = t0 + (start + step) / ASR_RATE
-        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE, captured_at=t0 + start / ASR_RATE))
     return posted
 
 

@@ -151,7 +151,7 @@ def feed_listener(room: dict, canceller: object) -> np.ndarray:
                         reference=reference, clock=lambda: t0, canceller=canceller)  # type: ignore[arg-type]
     step = 320
     for start in range(0, len(mic) - step, step):
-        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE), captured_at=t0 + start / ASR_RATE)
+        listener.feed(AudioChunk.from_samples(mic[start:start + step], ASR_RATE, captured_at=t0 + start / ASR_RATE))
     return np.concatenate(recorder.audio)
 
 

@@ -100,7 +100,7 @@ def test_what_is_played_is_what_was_sent(cache: PhraseCache) -> None:
 def test_a_cut_silences_within_100_ms(cache: PhraseCache) -> None:
     done = Done()
     blocks: list[tuple[float, np.ndarray]] = []
-    speaker = LiveSpeaker(done, cache, on_played=lambda samples, rate, at: blocks.append((at, samples)))
+    speaker = LiveSpeaker(done, cache, on_played=lambda played: blocks.append((played.captured_at, played.samples())))
     sent, sr = cache.get(LONG)
     with MonitorRecorder() as rec:
         speaker.say(Say(1, LONG))

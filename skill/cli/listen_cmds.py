@@ -88,7 +88,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         print(f"Listening on {mic.device.name} ({mic.rate} Hz). Say a command; Ctrl-C to stop.", file=sys.stderr)
         if args.verbose:
             print(f"Your voice model: {describe_in_use()}", file=sys.stderr)
-        for chunk, _ in mic.chunks():
+        for chunk in mic.chunks():
             for rec in recognizer.feed(chunk):
                 print(describe(rec), flush=True)
         if mic.lost:

@@ -115,7 +115,7 @@ class LiveTakes:
         self._output = find_output_device(output_device)
         self._cache = PhraseCache(Voice())
         self._mic = Microphone(input_device)
-        self._chunks: Iterator[tuple[AudioChunk, float]] | None = None
+        self._chunks: Iterator[AudioChunk] | None = None
         self._out = out or (lambda line: print(line, flush=True))
 
     def __enter__(self) -> LiveTakes:
@@ -137,8 +137,8 @@ class LiveTakes:
 
     def _after(self, since: float) -> Iterator[AudioChunk]:
         assert self._chunks is not None
-        for chunk, captured_at in self._chunks:
-            if captured_at >= since:
+        for chunk in self._chunks:
+            if chunk.captured_at is not None and chunk.captured_at >= since:
                 yield chunk
         raise UserError("the microphone stopped sending sound (unplugged?)")
 

@@ -108,10 +108,10 @@ class Listener:
         """How much the canceller took out of the mic over the session, while the guide sounded."""
         return self._echo.removed_db if self._echo is not None else 0.0
 
-    def feed(self, chunk: AudioChunk, captured_at: float | None = None) -> None:
-        """A chunk of 16 kHz mono audio; `captured_at` is the monotonic time of its first sample."""
+    def feed(self, chunk: AudioChunk) -> None:
+        """A chunk of 16 kHz mono audio (heard just now, unless it says when: `captured_at`)."""
         now = self._clock()
-        at = captured_at if captured_at is not None else now - chunk.seconds
+        at = chunk.captured_at if chunk.captured_at is not None else now - chunk.seconds
         if self._behind(now - at - chunk.seconds):
             self.dropped_seconds += chunk.seconds
             return

@@ -80,8 +80,8 @@ class Microphone:
             log.warning("the microphone stream stopped")
             self._queue.put(None)
 
-    def chunks(self, timeout: float | None = None) -> Iterator[tuple[AudioChunk, float]]:
-        """16 kHz mono chunks with the monotonic time of their first sample, until the mic is closed."""
+    def chunks(self, timeout: float | None = None) -> Iterator[AudioChunk]:
+        """16 kHz mono chunks, each with the monotonic time of its first sample, until the mic is closed."""
         reported = 0
         # a streaming resampler: block-by-block one-shot resampling would click at every block edge
         resampler = soxr.ResampleStream(self.rate, ASR_RATE, 1, dtype="float32") if self.rate != ASR_RATE else None
@@ -98,6 +98,7 @@ class Microphone:
                 reported = self.overflows
             with stage("microphone resampling"):
                 samples = resampler.resample_chunk(block) if resampler is not None else block
-                chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=self._frames / self.rate)
+                chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=self._frames / self.rate,
+                                                captured_at=captured_at)
             self._frames += len(block)
-            yield chunk, captured_at
+            yield chunk

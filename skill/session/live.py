@@ -16,11 +16,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, TextIO
 
-import numpy as np
 import soxr
 
 from skill import stage_clock
-from skill.audio import ASR_RATE
+from skill.audio import ASR_RATE, AudioChunk
 from skill.devices import NoDevice
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.listener import Listener
@@ -99,14 +98,15 @@ class ReferenceWriter:
         self._closed = True
         self._resampler = None
 
-    def __call__(self, samples: np.ndarray, rate: int, at: float) -> None:
-        if self._closed:
+    def __call__(self, played: AudioChunk) -> None:
+        if self._closed or played.captured_at is None:
             return
-        if rate != self._rate:
-            self._resampler = soxr.ResampleStream(rate, ASR_RATE, 1, dtype="float32")
-            self._rate = rate
+        at = played.captured_at
+        if played.rate != self._rate:
+            self._resampler = soxr.ResampleStream(played.rate, ASR_RATE, 1, dtype="float32")
+            self._rate = played.rate
         assert self._resampler is not None
-        resampled = self._resampler.resample_chunk(samples)
+        resampled = self._resampler.resample_chunk(played.samples())
         self.buffer.write(resampled, at)
         if self._tape is not None:
             self._tape.audio("ref", at, resampled)
@@ -166,10 +166,10 @@ class LiveSession:
             mic = self.mic
             if mic is not None:
                 try:
-                    for chunk, at in mic.chunks():
-                        listener.feed(chunk, at)
-                        if self.tape is not None:
-                            self.tape.audio("mic", at, chunk.samples())
+                    for chunk in mic.chunks():
+                        listener.feed(chunk)
+                        if self.tape is not None and chunk.captured_at is not None:
+                            self.tape.audio("mic", chunk.captured_at, chunk.samples())
                         if self._stopped.is_set():
                             return
                 except Exception:  # a listener must never take the session down
@@ -308,7 +308,7 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     with Microphone(options.input_device) as mic:
         while not mic.lost and (stop is None or not stop.is_set()):
             # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on
-            for chunk, _ in mic.chunks(timeout=1.0):
+            for chunk in mic.chunks(timeout=1.0):
                 if stop is not None and stop.is_set():
                     return False
                 for rec in recognizer.feed(chunk):

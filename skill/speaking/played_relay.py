@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from skill.audio import AudioChunk
 from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,8 @@ remover waits for a reference that has not come yet (REFERENCE_WAIT_SECONDS)."""
 CONTINUES_SECONDS = 0.1
 """A block that starts within this of where the last one ended continues it (see `join_runs`)."""
 
-Played = Callable[[np.ndarray, int, float], None]
-"""(mono samples, rate, monotonic time the first sample reaches the speaker)."""
+Played = Callable[[AudioChunk], None]
+"""Audio as it reaches the speaker: `captured_at` is the monotonic time its first sample is heard."""
 
 
 def join_runs(blocks: list[tuple[np.ndarray, float]], rate: int) -> list[tuple[np.ndarray, float]]:
@@ -67,7 +68,7 @@ class PlayedRelay:
             try:
                 with stage("echo reference (resampling, buffering)"):
                     for samples, at in join_runs(batch, self._rate):
-                        self._on_played(samples, self._rate, at)
+                        self._on_played(AudioChunk(self._rate, samples, at, captured_at=at))
             except Exception:
                 log.exception("on_played failed")
             if item is None:
