@@ -40,6 +40,10 @@ class EchoRemover:
     def cancel(self, samples: np.ndarray, at: float) -> np.ndarray | None:
         """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
         ref = self._reference
+        if len(self._pending_mic) and abs(at - (self._pending_at + len(self._pending_mic) / ASR_RATE)) > 1e-3:
+            # the listener moved the stream's place on the clock: the part-block pending belongs to the old
+            # place, and kept, it would carry the old place on (the echo then lagged by 0.5 s more than it did)
+            self._pending_mic = self._pending_mic[:0]
         if not len(self._pending_mic):
             self._pending_at = at
         self._pending_mic = np.concatenate([self._pending_mic, samples])
@@ -122,6 +126,13 @@ class EchoRemover:
         return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
 
     def _remember(self, start: float, mic: np.ndarray) -> None:
+        if self._history:
+            last_at, last = self._history[-1]
+            if abs(start - (last_at + len(last) / ASR_RATE)) > 1e-3:
+                # the microphone's place on the clock jumped (a stream losing its first half second, as the
+                # virtual devices' do, or restarted): what came before no longer lines up with the reference,
+                # and a window across the jump found no echo for 3 s, until the jump had left it
+                self._history.clear()
         self._history.append((start, mic))
         while self._history and start - self._history[0][0] > 6.0:
             self._history.pop(0)
