@@ -10,7 +10,7 @@ from skill.audio import ASR_RATE
 from skill.hearing.drift import INTERPOLATION_HALF_WIDTH, DriftingDelay
 from skill.hearing.echo import estimate_delay
 from skill.hearing.echo_library import Canceller
-from skill.hearing.reference import ReferenceBuffer
+from skill.hearing.reference import REANCHOR_SECONDS, ReferenceBuffer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,14 @@ SURE_MATCH = 0.8
 """A delay measured with a match this strong is taken at once; a weaker one needs a second to agree."""
 ALIGN_MARGIN_SECONDS = 0.03
 MAX_LAG_SECONDS = 0.5
+"""How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
+EARLY_SECONDS = REANCHOR_SECONDS
+"""How far ahead of the reference the echo may seem to arrive: the streams keep their places on the clock
+through steps under REANCHOR_SECONDS, so a microphone that lost audio at its start (the virtual devices'
+loses 450 ms over its first second) can hear on its own timeline what was played up to that much later. A
+live session measured -44 ms that way, and with lags from 0 on only, never found its echo at all."""
+LAG_SPAN = int((MAX_LAG_SECONDS + EARLY_SECONDS) * ASR_RATE)
+"""The lags looked at, in samples: from MAX_LAG_SECONDS behind the reference to EARLY_SECONDS ahead."""
 ECHO_ABSENT_CHECKS = 12
 """About 9 s of the guide's speech looked at (a look every DELAY_CHECK_SECONDS) with no echo found: there is
 none. Before that the echo may only be hard to find yet: a live session on the virtual devices found none in
@@ -50,7 +58,6 @@ its first 4 s of speech (the microphone's first timestamps jumped), then a clear
 SETTLE_SECONDS = 3.0
 """How long the canceller learns after the echo is first found before what it leaves is trusted: 2.2 s in,
 it took 8 dB off the guide's "Say continue to pick up from there" and the rest was heard as "softer"."""
-"""How far behind the reference the echo may arrive (output buffering + input buffering + air)."""
 
 
 class EchoDelay:
@@ -114,7 +121,7 @@ class EchoDelay:
         delay = lag / ASR_RATE
         measured_at = start + len(mic) / ASR_RATE / 2
         log.debug("echo delay measured %.1f ms (match %.2f)", delay * 1000, peak)
-        if peak < AGREE_MATCH or not -0.05 <= delay <= MAX_LAG_SECONDS:
+        if peak < AGREE_MATCH or not -EARLY_SECONDS <= delay <= MAX_LAG_SECONDS:
             if self.delay is None:
                 self.unmatched_checks += 1
             return
@@ -126,7 +133,7 @@ class EchoDelay:
             was = self._read_delay(now)
             self.drifting.agree(measured_at, delay)
             self.echo_delay = self.drifting.at(now)
-            self.delay = max(0.0, self.echo_delay - ALIGN_MARGIN_SECONDS)
+            self.delay = max(-EARLY_SECONDS, self.echo_delay - ALIGN_MARGIN_SECONDS)
             # The line follows the echo as the clocks drift: a correction of it moves where the reference
             # is read, not the room, so the filter's path moves with it (a new alignment, below, is the
             # audio stack's delay itself jumping, and the path stays where it was).
@@ -149,7 +156,7 @@ class EchoDelay:
         self._path_anchor = None
         self.drifting.align(measured_at, delay, None if self.drifting.known else drift)
         self.echo_delay = delay
-        self.delay = max(0.0, delay - ALIGN_MARGIN_SECONDS)
+        self.delay = max(-EARLY_SECONDS, delay - ALIGN_MARGIN_SECONDS)
 
     def _follow_path(self, now: float) -> bool:
         """Keep the echo's direct path where it was in the canceller's filter: a path that moves there is
@@ -174,7 +181,7 @@ class EchoDelay:
         elapsed = max(now - self._path_seen_at, DELAY_CHECK_SECONDS)
         self.drifting.nudge(now, moved, PATH_DRIFT_GAIN * moved / elapsed)
         self.echo_delay = self.drifting.at(now)
-        self.delay = max(0.0, self.echo_delay - ALIGN_MARGIN_SECONDS)
+        self.delay = max(-EARLY_SECONDS, self.echo_delay - ALIGN_MARGIN_SECONDS)
         self._aec.shift((self._read_delay(now) - was) * ASR_RATE)
         self._path_seen_at = now
         return True
@@ -194,7 +201,7 @@ class EchoDelay:
         """How far back the reference is read for the mic sample at `t` (what `_drifted_reference` does)."""
         if not self.drifting.known:
             return self.delay or 0.0
-        return max(0.0, self.drifting.at(t) - ALIGN_MARGIN_SECONDS)
+        return max(-EARLY_SECONDS, self.drifting.at(t) - ALIGN_MARGIN_SECONDS)
 
     def reference_until(self, start: float, n: int) -> float:
         """The monotonic time up to which `reference_for(start, n)` reads what was played."""
@@ -212,10 +219,11 @@ class EchoDelay:
 
     def lag(self, mic: np.ndarray, start: float, drift: float = 0.0) -> tuple[int, float, np.ndarray]:
         """How many samples the echo in `mic` (its first sample at monotonic `start`) lags the reference
-        in the middle of `mic`, how well they match (0..1), and the reference read from MAX_LAG_SECONDS
-        before `start` on, as clocks drifting by `drift` would have it arrive."""
+        in the middle of `mic` (negative: it seems to lead it, down to EARLY_SECONDS), how well they match
+        (0..1), and the reference read from MAX_LAG_SECONDS before `start` on, as clocks drifting by `drift`
+        would have it arrive (`len(mic)` + LAG_SPAN samples)."""
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
-        n = len(mic) + lead
+        n = len(mic) + LAG_SPAN
         if drift == 0.0:
             reference = self._reference.read(start - MAX_LAG_SECONDS, n)
         else:
@@ -224,5 +232,5 @@ class EchoDelay:
             reference = self._reference.read_at(start - MAX_LAG_SECONDS + offsets / ASR_RATE)
         # The mic starts `lead` samples after this reference, and the echo lags by `lag`: the reference
         # leads the mic by lead - lag samples.
-        leads_by, peak = estimate_delay(reference, mic, lead)
+        leads_by, peak = estimate_delay(reference, mic, LAG_SPAN)
         return lead - leads_by, peak, reference

@@ -9,7 +9,7 @@ import numpy as np
 
 from skill.audio import ASR_RATE
 from skill.hearing.echo import echo_share
-from skill.hearing.echo_delay import MAX_LAG_SECONDS, EchoDelay
+from skill.hearing.echo_delay import EARLY_SECONDS, MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller, open_canceller
 from skill.hearing.reference import ReferenceBuffer
 from skill.stage_clock import stage
@@ -123,7 +123,8 @@ class EchoRemover:
         if self.delay.echo_delay is not None:
             known = round(self.delay.echo_delay * ASR_RATE)
             lags |= set(range(known - 160, known + 161, 32))
-        return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags if 0 <= lag <= lead)
+        return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags
+                   if -EARLY_SECONDS * ASR_RATE <= lag <= lead)
 
     def _remember(self, start: float, mic: np.ndarray) -> None:
         if self._history:
