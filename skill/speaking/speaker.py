@@ -2,13 +2,12 @@
 
 A worker thread turns each Say into audio at the device's rate (`PhraseAudio`, ahead of time) and queues
 it in the `Mixer`; the PortAudio callback only asks the mixer for each block, tells `StreamHealth` when it
-ran, and hands the played audio (the echo canceller's reference) to the `PlayedRelay`'s thread. This
-module opens, watches and reopens the stream.
+ran, and hands the played audio (the echo canceller's reference) to the `PlayedRelay`'s thread. A watcher
+thread reopens the `OutputStream` when `StreamHealth` says it races or starves.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import queue
 import threading
@@ -18,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from skill.devices import Device, NoDevice, find_output_device, sounddevice
+from skill.devices import Device, find_output_device, sounddevice
 from skill.session.effects import Chime, Say
 from skill.speaking.mixer import END_FADE_SECONDS, Mixer
+from skill.speaking.output_stream import BLOCK_SECONDS, OutputStream
 from skill.speaking.phrase_audio import PhraseAudio
 from skill.speaking.played_relay import Played, PlayedRelay
 from skill.speaking.stream_health import RACING_LATENCY_MAX, STARVED_LATENCY_SECONDS, StreamHealth, Verdict
@@ -29,12 +29,6 @@ from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 0.02
-"""Audio per callback. Each callback is a wake-up of PortAudio's thread, the ALSA plugin and Python: at 5 ms
-(200 a second) they took 5 % of a core here, more than the audio work; 20 ms still cuts within 100 ms."""
-LATENCY_SECONDS = 0.05
-"""Output buffering. Lower and the ALSA-over-PulseAudio path underruns and races through the audio when
-a microphone stream is open too; higher and "pause" takes longer than 100 ms to be heard."""
 QUICK_FADE_SECONDS = 0.05
 """The fade at the end without room noise: just enough not to click."""
 
@@ -59,15 +53,13 @@ class LiveSpeaker:
         self._prepared = threading.Condition()
         self._done: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._callback_failed = False
-        self._closing = False
         self._closed = threading.Event()
         self.lost = False
         self._threads = [threading.Thread(target=self._prepare_loop, name="speaker-prepare", daemon=True),
                          threading.Thread(target=self._done_loop, name="speaker-done", daemon=True),
                          threading.Thread(target=self._watch_loop, name="speaker-watch", daemon=True)]
-        self._latency = LATENCY_SECONDS
-        self._stream = self._open_flowing()
-        self.health.flowing(self.output_latency)
+        self._out = OutputStream(self._sd, self.device, self._callback, self._stopped, self.health)
+        self._out.start()
         for t in self._threads:
             t.start()
         if self._relay is not None:
@@ -99,10 +91,7 @@ class LiveSpeaker:
     @property
     def output_latency(self) -> float:
         """Seconds from handing audio to the device to hearing it (as PortAudio reports it)."""
-        try:
-            return float(self._stream.latency)
-        except (AttributeError, TypeError, ValueError):
-            return self._latency
+        return self._out.output_latency
 
     @property
     def gain_db(self) -> float:
@@ -128,83 +117,22 @@ class LiveSpeaker:
             seconds = END_FADE_SECONDS if self.mixer.has_noise else QUICK_FADE_SECONDS
             self.mixer.fade_out(seconds)
             time.sleep(seconds + 0.1)
-        self._closing = True
         self._closed.set()
         self._requests.put(None)
         self._done.put(None)
         if self._relay is not None:
             self._relay.close()
-        try:
-            self._stream.stop()
-            self._stream.close()
-        except self._sd.PortAudioError as err:
-            log.info("closing the output stream: %s", err)
+        self._out.close()
 
-    # ---- the stream -------------------------------------------------------------------------------
-
-    def _open_flowing(self) -> Any:
-        """Open the stream and wait until it plays at real time. Some sound servers hold a new stream for
-        a second or two, and the ALSA-over-PulseAudio path sometimes starts in an underrun storm (callbacks
-        racing ahead of real time, so phrases would be skipped): then it is opened again, with more
-        buffering after two tries."""
-        for attempt in range(8):
-            stream = self._open()
-            self._wait_until_flowing()
-            calls, underflows = self.health.callbacks, self.health.underflows
-            time.sleep(0.3)
-            if not self.health.storming(calls, underflows, 0.3):
-                return stream
-            log.info("the output stream raced ahead of real time; opening it again")
-            self._closing = True
-            stream.abort()
-            stream.close()
-            self._closing = False
-            if attempt >= 4:
-                self._latency = max(self._latency, min(RACING_LATENCY_MAX, self._latency * 1.6))
-        return self._open()
-
-    def _open(self) -> Any:
-        sd = self._sd
-        try:
-            stream = sd.OutputStream(samplerate=self.rate, device=self.device.index, channels=1, dtype="float32",
-                                     blocksize=int(self.rate * BLOCK_SECONDS), latency=self._latency,
-                                     callback=self._callback, finished_callback=self._finished)
-            # PortAudio's stream clock and time.monotonic share no origin: measure the offset once.
-            self._clock_offset = time.monotonic() - stream.time
-            stream.start()
-        except sd.PortAudioError as err:
-            raise NoDevice(f"cannot open the speaker {self.device.name!r}: {err}") from None
-        return stream
-
-    def _wait_until_flowing(self, timeout: float = 4.0) -> None:
-        deadline = time.monotonic() + timeout
-        previous, steady = self.health.callbacks, 0
-        while time.monotonic() < deadline and steady < 5:
-            time.sleep(BLOCK_SECONDS)
-            steady = steady + 1 if self.health.callbacks > previous else 0
-            previous = self.health.callbacks
-
-    def _reopen(self, latency: float) -> None:
-        self.health.stopped()
-        old = self._stream
-        self._closing = True
-        with contextlib.suppress(self._sd.PortAudioError):
-            old.abort()
-            old.close()
-        self._closing = False
-        self._latency = latency
-        self._stream = self._open_flowing()
-        self.health.flowing(self.output_latency)
-
-    def _finished(self) -> None:
-        if not self._closing:
-            self.lost = True
-            with self._prepared:
-                self._prepared.notify_all()
-            self.mixer.release_waiters()
-            log.warning("the speaker stream stopped")
-            if self._on_lost is not None:
-                self._on_lost("speaker")
+    def _stopped(self) -> None:
+        """The stream stopped by itself: the device went away."""
+        self.lost = True
+        with self._prepared:
+            self._prepared.notify_all()
+        self.mixer.release_waiters()
+        log.warning("the speaker stream stopped")
+        if self._on_lost is not None:
+            self._on_lost("speaker")
 
     # ---- threads ----------------------------------------------------------------------------------
 
@@ -228,16 +156,17 @@ class LiveSpeaker:
         """Reopen the stream if it ever races ahead of real time for two seconds running, or with more
         buffering if the voice keeps breaking up (a CPU too short to run the callback in time)."""
         while not self._closed.wait(1.0) and not self.lost:
-            verdict = self.health.second_passed(self._latency)
+            latency = self._out.latency
+            verdict = self.health.second_passed(latency)
             if verdict is Verdict.RACING:
                 log.warning("the output stream raced ahead of real time; reopening it")
-                self._reopen(min(RACING_LATENCY_MAX, self._latency * 1.6))
+                self._out.reopen(min(RACING_LATENCY_MAX, latency * 1.6))
             elif verdict is Verdict.STARVED:
-                latency = min(STARVED_LATENCY_SECONDS, self._latency * 2)
+                more = min(STARVED_LATENCY_SECONDS, latency * 2)
                 gaps, seconds = self.health.recent_gaps()
                 log.warning("the voice broke up %d times in %d s (the CPU is short): buffering %.0f ms of it",
-                            gaps, seconds, 1000 * latency)
-                self._reopen(latency)
+                            gaps, seconds, 1000 * more)
+                self._out.reopen(more)
                 self.health.forget_gaps()
 
     def _done_loop(self) -> None:
@@ -256,7 +185,7 @@ class LiveSpeaker:
                 out, finished = self.mixer.fill(frames)
                 outdata[:, 0] = out
                 if self._relay is not None:
-                    self._relay.put(out, timing.outputBufferDacTime + self._clock_offset)
+                    self._relay.put(out, timing.outputBufferDacTime + self._out.clock_offset)
                 for seq in finished:
                     self._done.put(seq)
             except Exception:
