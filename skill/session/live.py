@@ -23,7 +23,7 @@ from skill.audio import ASR_RATE, AudioChunk
 from skill.devices import NoDevice
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.listener import Listener
-from skill.hearing.microphone import Microphone
+from skill.hearing.microphone import IDLE_BLOCK_SECONDS, Microphone
 from skill.hearing.recognizer_worker import EngineProcess, open_engine_process
 from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
@@ -305,7 +305,7 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     # not the personal model: it knows the person's "start", not the longer wake phrases, and would wake
     # the service on a "start" (or any enrolled command) said in passing
     recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True, personal=False))
-    with Microphone(options.input_device) as mic:
+    with Microphone(options.input_device, block_seconds=IDLE_BLOCK_SECONDS) as mic:
         while not mic.lost and (stop is None or not stop.is_set()):
             # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on
             for chunk in mic.chunks(timeout=1.0):
