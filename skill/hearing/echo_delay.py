@@ -48,7 +48,7 @@ EARLY_SECONDS = REANCHOR_SECONDS
 """How far ahead of the reference the echo may seem to arrive: the streams keep their places on the clock
 through steps under REANCHOR_SECONDS, so a microphone that lost audio at its start (the virtual devices'
 loses 450 ms over its first second) can hear on its own timeline what was played up to that much later. A
-live session measured -44 ms that way, and with lags from 0 on only, never found its echo at all."""
+live session's tape measured -18 ms that way, and with lags from 0 on only, never found its echo at all."""
 LAG_SPAN = int((MAX_LAG_SECONDS + EARLY_SECONDS) * ASR_RATE)
 """The lags looked at, in samples: from MAX_LAG_SECONDS behind the reference to EARLY_SECONDS ahead."""
 ECHO_ABSENT_CHECKS = 12

@@ -42,7 +42,7 @@ class EchoRemover:
         ref = self._reference
         if len(self._pending_mic) and abs(at - (self._pending_at + len(self._pending_mic) / ASR_RATE)) > 1e-3:
             # the listener moved the stream's place on the clock: the part-block pending belongs to the old
-            # place, and kept, it would carry the old place on (the echo then lagged by 0.5 s more than it did)
+            # place, and kept, it would carry the old place on (the echo would seem to lag by the step more)
             self._pending_mic = self._pending_mic[:0]
         if not len(self._pending_mic):
             self._pending_at = at
