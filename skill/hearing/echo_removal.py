@@ -39,7 +39,6 @@ class EchoRemover:
 
     def cancel(self, samples: np.ndarray, at: float) -> np.ndarray | None:
         """The mic samples with the guide's voice removed, in whole AEC blocks (None: still buffering)."""
-        ref = self._reference
         if len(self._pending_mic) and abs(at - (self._pending_at + len(self._pending_mic) / ASR_RATE)) > 1e-3:
             # the listener moved the stream's place on the clock: the part-block pending belongs to the old
             # place, and kept, it would carry the old place on (the echo would seem to lag by the step more)
@@ -58,7 +57,7 @@ class EchoRemover:
         self._remember(start, mic)
         with stage("echo delay tracking"):
             self.delay.update(start + usable / ASR_RATE, self._history)
-        if self.delay.delay is None or not ref.sounded_since(start - MAX_LAG_SECONDS - 1.0):
+        if not self._cancelling(start):
             return mic
         reference = self.delay.reference_for(start, usable)
         cleaned = self._aec.process(mic, reference)
@@ -77,7 +76,7 @@ class EchoRemover:
         load later still: cancelled against the silence of a reference not yet written, the guide's voice
         went through whole. Waited for up to REFERENCE_WAIT_SECONDS, no longer: a stream that stopped (a lost
         speaker) never writes it."""
-        if self.delay.delay is None or not self._reference.sounded_since(start - MAX_LAG_SECONDS - 1.0):
+        if not self._cancelling(start):
             return n
         written = self._reference.written_until()
         missing = self.delay.reference_until(start, n) - (written if written is not None else start)
@@ -86,6 +85,11 @@ class EchoRemover:
         self.reference_waits += 1
         block = self._aec.block
         return max(0, (n - int(np.ceil(missing * ASR_RATE))) // block * block)
+
+    def _cancelling(self, start: float) -> bool:
+        """Whether mic samples from `start` go through the canceller: the echo is found and the guide has
+        sounded within the echo's reach."""
+        return self.delay.delay is not None and self._reference.sounded_since(start - MAX_LAG_SECONDS - 1.0)
 
     @property
     def canceller(self) -> Canceller:
