@@ -83,7 +83,9 @@ def positions(routine: Routine) -> list[Position]:
 
 
 def spoken_texts(routine: Routine) -> list[str]:
-    """Every text a session on this routine can say, each once: what `prepare` renders."""
+    """Every text a session on this routine can say, each once, in about the order a session says them
+    (what `prepare` renders, first things first): the intro, the first stretch, the replies to commands,
+    the other stretches, the end, the status lines."""
     from skill.routine.pacer import schedule
 
     phrases = Phrases(routine.phrases)
@@ -93,7 +95,7 @@ def spoken_texts(routine: Routine) -> list[str]:
         for item in items:
             texts.setdefault(item, None)
 
-    add(*routine.intro, *routine.outro)
+    add(*routine.intro, phrases.say("begin"))
     for i, stretch in enumerate(routine.stretches):
         for s in range(len(stretch.sides)):
             for rep in (1, 2):
@@ -101,14 +103,16 @@ def spoken_texts(routine: Routine) -> list[str]:
                 add(*(line.text for line in position_lines(routine, phrases, pos)))
                 add(release_line(routine, phrases, pos).text)
             add(*(c.text for c in schedule(stretch.sides[s].hold, phrases) if c.text))
-    for key in ("begin", "ask_again", "going_again", "moving_on", "slower", "faster", "slowest", "fastest",
-                "louder", "quieter", "loudest", "quietest", "resume", "already_started", "nothing_before",
-                "help", "stopping", "goodnight", "paused_too_long", "status_last"):
-        add(phrases.say(key))
+        if i == 0:
+            add(*(phrases.say(key) for key in (
+                "ask_again", "going_again", "moving_on", "slower", "faster", "slowest", "fastest", "louder",
+                "quieter", "loudest", "quietest", "resume", "already_started", "nothing_before", "help",
+                "stopping", "goodnight", "paused_too_long", "status_last")))
+    add(*routine.outro)
     for i, stretch in enumerate(routine.stretches):
+        add(phrases.say("resume_offer", name=stretch.name))
         add(phrases.say("status", index=i + 1, total=len(routine.stretches), name=stretch.name))
         add(phrases.say("status_next", name=stretch.name))
-        add(phrases.say("resume_offer", name=stretch.name))
     for minutes in range(1, 61):
         add(phrases.say("status_left", minutes=phrases.minutes(minutes)))
     return list(texts)
