@@ -136,20 +136,3 @@ def test_render_never_leaves_a_temp_file(tmp_path: Path, capsys: pytest.CaptureF
     with pytest.raises(OSError):
         write_wav(target, np.zeros(1000, np.float32), 22050)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.wav", "s.wav"]
-
-
-def test_a_session_prepares_its_phrases_in_a_child_and_never_loads_the_voice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The voice with onnxruntime is about 400 MB: a session that prepared in its own process kept it all
-    night (the first session after install peaked at 404 MB; with the child, 70 MB)."""
-    from skill.routine.script import spoken_texts
-    from skill.speaking.preparing import prepare
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    routine = tmp_path / "one.toml"
-    routine.write_text('name = "One"\nintro = ["Hello there."]\noutro = ["Bye now."]\n[[stretches]]\nname = "Hug"\n'
-                       'start = "Lie down."\nsteps = ["Hug."]\nhold = { kind = "count", amount = 2 }\n')
-    cache = prepare(str(routine), None, in_child=True, quiet=True)
-    texts = spoken_texts(load_routine_file(routine))
-    assert all(cache.has(t, "calm") for t in texts)
-    assert not cache.voice.loaded  # rendered by the child, which has exited

@@ -12,7 +12,7 @@ from skill.records.history import History
 from skill.routine.definition import load_routine
 from skill.session.lock import one_session
 from skill.session.wiring import run_text_session
-from skill.speaking.preparing import prepare
+from skill.speaking.preparing import preparing_in_background
 
 if TYPE_CHECKING:
     from skill.session.live import AudioOptions
@@ -66,6 +66,10 @@ def _audio_options(args: argparse.Namespace) -> AudioOptions:
                         noise=args.noise)
 
 
+def notice(text: str) -> None:
+    print(f"bedtime-stretch: {text}", flush=True)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     routine = load_routine(args.routine)
     tempo = check_tempo(args.tempo)
@@ -75,8 +79,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 0
         from skill.session.live import run_audio_session
 
-        cache = prepare(args.routine, args.voice, tempo or History().preferences().tempo, in_child=True)
-        run_audio_session(routine, cache, _audio_options(args), tempo=tempo, events=events)
+        with preparing_in_background(args.routine, args.voice, tempo or History().preferences().tempo,
+                                     notice) as cache:
+            run_audio_session(routine, cache, _audio_options(args), tempo=tempo, events=events)
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from skill.cli.routine_cmds import add_tempo_option, check_tempo
 from skill.errors import UserError
 from skill.routine.definition import load_routine
-from skill.speaking.preparing import prepare, unwritable
+from skill.speaking.preparing import prepare, prepare_on_request, unwritable
 
 
 def add_voice_option(p: argparse.ArgumentParser) -> None:
@@ -20,6 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("routine", nargs="?", help="name or path (default: the built-in routine)")
     add_voice_option(p)
     add_tempo_option(p)
+    # a session's child: phrases in spoken order, the asked-for ones first (speaking/background.py)
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("render", help="the whole guided session as one WAV file")
@@ -35,6 +37,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_prepare(args: argparse.Namespace) -> int:
+    if args.background:
+        prepare_on_request(args.routine, args.voice, check_tempo(args.tempo) or 1.0)
+        return 0
     cache = prepare(args.routine, args.voice, check_tempo(args.tempo) or 1.0, strict=True)
     if cache.write_error is not None:
         raise unwritable(cache, cache.write_error)

@@ -341,7 +341,7 @@ def serve(routine_name: str | None, voice: str | None, options: AudioOptions, ou
     """The bedside service: idle until a wake phrase, run a session, and go back to idle; until `stop` is
     set or a SIGTERM comes."""
     from skill.routine.definition import load_routine
-    from skill.speaking.preparing import prepare
+    from skill.speaking.preparing import preparing_in_background
 
     out = out or sys.stdout
     stop = stop or threading.Event()
@@ -350,8 +350,7 @@ def serve(routine_name: str | None, voice: str | None, options: AudioOptions, ou
         print(f"bedtime-stretch: {text}", file=out, flush=True)
 
     routine = load_routine(routine_name)
-    with _serve_until_signalled(stop) as idle:
-        cache = prepare(routine_name, voice, quiet=True, in_child=True)
+    with _serve_until_signalled(stop) as idle, preparing_in_background(routine_name, voice, notice=notice) as cache:
         done = 0
         while not stop.is_set() and (sessions is None or done < sessions):
             notice('idle: say "start stretching" or "bedtime stretches"')

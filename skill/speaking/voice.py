@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -122,6 +122,25 @@ class Voice:
         return np.concatenate(parts), rate
 
 
+MAKER_WAIT_SECONDS = 30.0
+"""How long a phrase waits for the background preparation before the session loads the voice to make it
+itself: a request jumps the queue, so only the phrase being made is ahead of it (seconds on a Raspberry Pi)."""
+
+
+class PhraseMaker(Protocol):
+    """Phrases being made into the cache by another process (a session's background preparation)."""
+
+    rate: str
+
+    def makes(self, text: str) -> bool:
+        """Whether `text` (at `rate`) is still to come from it; False once it has ended or failed."""
+        ...
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        """Ask for `text` next and wait until it is in the cache; False if it did not come in time."""
+        ...
+
+
 class PhraseCache:
     """Shaped phrase audio on disk, keyed by text, voice and speaking rate."""
 
@@ -131,6 +150,8 @@ class PhraseCache:
         self._durations: dict[tuple[str, str], float] = {}
         self.write_error: OSError | None = None
         """The first failure to store a phrase, if any (sessions speak on without the cache; `prepare` fails)."""
+        self.maker: PhraseMaker | None = None
+        """Where missing phrases come from while a first session runs, instead of loading the voice here."""
 
     def path(self, text: str, rate: str) -> Path:
         key = hashlib.sha256(f"{CACHE_VERSION}\n{rate}\n{RATES[rate]}\n{text}".encode()).hexdigest()[:32]
@@ -146,6 +167,8 @@ class PhraseCache:
         for candidate in sorted(RATES, key=lambda r: (abs(RATES[r] - RATES[rate]), r)):
             if self.has(text, candidate):
                 return candidate
+        if self.maker is not None and self.maker.makes(text):
+            return self.maker.rate
         return rate
 
     @staticmethod
@@ -159,8 +182,13 @@ class PhraseCache:
         return fmt.complete and fmt.frames > 0 and fmt.width == 2 and not fmt.floating
 
     def get(self, text: str, rate: str = "calm") -> tuple[np.ndarray, int]:
-        """The shaped phrase, from disk, or synthesized and stored now (a broken entry is made again)."""
+        """The shaped phrase, from disk, or synthesized and stored now (a broken entry is made again). While
+        a background preparation will make it, it waits for that instead of loading the voice here."""
         path = self.path(text, rate)
+        maker = self.maker
+        if (maker is not None and rate == maker.rate and not self._readable(path) and maker.makes(text)
+                and not maker.wait_for(text, MAKER_WAIT_SECONDS)):
+            log.warning("the background preparation did not make %r in time; making it here", text)
         if path.exists():
             if self._readable(path):
                 try:
