@@ -78,12 +78,12 @@ def idle_cpu(seconds: float) -> float:
 
 
 class Session:
-    def __init__(self, events: Path, profile: Path, quota: CpuQuota | None = None):
+    def __init__(self, events: Path, profile: Path, quota: CpuQuota | None = None, cwd: Path = ROOT):
         self.events_path = events
         verbose = ["-v"] if os.environ.get("BENCH_DEBUG") else []
         env = {**os.environ, "BEDTIME_STRETCH_PROFILE": str(profile)}
         self.proc = subprocess.Popen([sys.executable, "-m", "skill", *verbose, "run", "--engine", "pocketsphinx",
-                                      "--events", str(events)], cwd=ROOT, stdout=subprocess.DEVNULL, env=env,
+                                      "--events", str(events)], cwd=cwd, stdout=subprocess.DEVNULL, env=env,
                                      stderr=open(events.with_suffix(".log"), "w"),  # noqa: SIM115
                                      preexec_fn=quota.enter if quota else None)
         self.seen = 0
@@ -189,7 +189,7 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
     lat = np.array(latencies) * 1000
     self_triggered = [e for e in events if e["event"] == "command" and e["intent"] not in
                       ("start", "pause", "resume", "stop")]
-    audio = profile or {}
+    report = profile or {}
     rows = [
         *([("CPU, idle listening for the wake phrase", f"{100 * idle:.1f}% of one core", "< 2%")]
           if idle is not None else []),
@@ -203,11 +203,11 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
         ("response latency, end of command -> event",
          f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms (n={len(lat)})"
          if len(lat) else "none heard", "p95 < 700 ms" if quota else "p95 < 500 ms"),
-        ("speaker underruns", str(audio.get("underruns", "?")), "0"),
-        ("microphone overflows", str(audio.get("mic_overflows", "?")), "0"),
-        ("audio the listener dropped to catch up", f"{audio.get('dropped_seconds', 0.0):.1f} s", ""),
-        ("echo removed while the guide spoke", f"{audio.get('echo_removed_db', float('nan')):.1f} dB"
-         f" (echo delay {audio.get('echo_delay_ms')} ms)", ""),
+        ("speaker underruns", str(report.get("underruns", "?")), "0"),
+        ("microphone overflows", str(report.get("mic_overflows", "?")), "0"),
+        ("audio the listener dropped to catch up", f"{report.get('dropped_seconds', 0.0):.1f} s", ""),
+        ("echo removed while the guide spoke", f"{report.get('echo_removed_db', float('nan')):.1f} dB"
+         f" (echo delay {report.get('echo_delay_ms')} ms)", ""),
         ("commands understood the first time", f"{first_try}/{commands}", ""),
         ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),
         ("self-triggered commands" + (" (speaker routed into the mic)" if args.echo else ""),
