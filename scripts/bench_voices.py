@@ -13,12 +13,13 @@ other words of that session are said by piper-joe and not counted).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -114,10 +115,19 @@ def moment_ready(moment: str) -> Predicate:
     return lambda e: True
 
 
-def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -> tuple[int, float, float]:
+@dataclass
+class VoiceRun:
+    self_triggered: int
+    cpu: float
+    rss: float
+    report: dict  # the session's audio report: underruns, echo removed, echo delay
+
+
+def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -> VoiceRun:
     voice = Voice(name)
     with tempfile.TemporaryDirectory() as tmp:
-        s = Session(Path(tmp) / "events.jsonl")
+        profile = Path(tmp) / "profile.json"
+        s = Session(Path(tmp) / "events.jsonl", profile)
         started, cpu0 = time.monotonic(), cpu_seconds(s.proc.pid)
         s.wait(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=120)
         time.sleep(1.5)
@@ -162,10 +172,11 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
                 extra.remove(intent)
         if os.environ.get("BENCH_DEBUG"):
             print(name, "heard", heard, "expected", expected, file=sys.stderr)
-        return len(extra), cpu, rss
+        report = json.loads(profile.read_text()) if profile.exists() else {}
+        return VoiceRun(len(extra), cpu, rss, report)
 
 
-def print_rows(rows: list[tuple[str, ...]]) -> None:
+def print_rows(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print("  ".join(f"{c:{w}}" for c, w in zip(r, widths, strict=True)).rstrip())
@@ -179,7 +190,7 @@ def main() -> int:
                                "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
                               check=True).stdout.strip()
     tallies: dict[tuple[str, str], Tally] = {}
-    per_voice: dict[str, tuple[int, float, float]] = {}
+    per_voice: dict[str, VoiceRun] = {}
     try:
         with MicFeed() as feed:
             for name in args.voices.split(","):
@@ -196,8 +207,11 @@ def main() -> int:
         rows.append((name, moment, f"{t.first}/{t.said}", f"{t.within3}/{t.said}", latency))
     print_rows(rows)
     print()
-    print_rows([("voice", "commands nobody said (target 0)", "session CPU, one core (< 15 %)", "peak RSS")] +
-                [(n, str(extra), f"{100 * cpu:.1f}%", f"{rss:.0f} MB") for n, (extra, cpu, rss) in per_voice.items()])
+    print_rows([("voice", "commands nobody said (target 0)", "session CPU, one core (< 15 %)", "peak RSS",
+                 "echo removed", "speaker underruns")] +
+               [(n, str(r.self_triggered), f"{100 * r.cpu:.1f}%", f"{r.rss:.0f} MB",
+                 f"{r.report.get('echo_removed_db', float('nan')):.1f} dB", str(r.report.get("underruns", "?")))
+                for n, r in per_voice.items()])
     return 0
 
 
