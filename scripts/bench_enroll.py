@@ -71,7 +71,7 @@ def main() -> int:
             rows.append((f"{speaker.name}: {n_prompted} of the phrases enrolled, understood, before", f"{ok0p:.1%}",
                          ""))
         for takes in (1, 2, 3):
-            model = PersonalModel.build(speaker.enrollment(takes))
+            model = PersonalModel.build(speaker.enrollment(takes), engine)
             t0 = time.process_time()
             after = [model.revise(r, u) for r, (_, u) in zip(before, speaker.judged, strict=True)]
             ms = (time.process_time() - t0) / len(after) * 1000

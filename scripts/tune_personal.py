@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +30,17 @@ from skill.hearing.recognition import Recognition  # noqa: E402
 from tests import enroll_set  # noqa: E402
 
 GRID = {
-    "ACCEPT_RATIO": (0.8, 0.85, 0.9, 0.95),
-    "ACCEPT_SPREAD": (1.4, 1.8, 2.2, 2.6, 3.0),
-    "REJECT_RATIO": (0.8, 0.9, 1.0),
-    "AGREE_RELAX": (1.0, 1.1, 1.2),
-    "SWITCH_RATIO": (0.7, 0.8, 0.9),
+    "ACCEPT_RATIO": (0.7, 0.75, 0.8, 0.85, 0.9),
+    "ACCEPT_SPREAD": (2.2, 2.6),
+    "LENGTH_SLACK": (0, 1, 2),
+    "REJECT_RATIO": (0.8, 0.9, 1.0, 1.1),
+    "REJECT_NEAR": (1.6, 1.8, 2.0, 2.2, float("inf")),
+    "AGREE_RELAX": (1.0, 1.2),
+    "HEARD_RELAX": (1.1, 1.2, 1.3, 1.4, 1.5),
+    "SWITCH_RATIO": (0.7,),
 }
+FALSE_WEIGHT = 4
+"""A false accept costs this many misses (share for share): worse, for a person in bed, than a miss."""
 
 
 @dataclass
@@ -55,6 +61,12 @@ class Replay(PersonalModel):
 
 
 def score(model: Replay, cases: list[Case]) -> float:
+    ok, ok_prompted, false, commands, prompted, others = counts(model, cases)
+    return ok / commands + ok_prompted / max(1, prompted) - FALSE_WEIGHT * false / max(1, others)
+
+
+def counts(model: Replay, cases: list[Case]) -> tuple[int, int, int, int, int, int]:
+    """Commands understood, enrolled phrases understood, false accepts, and how many of each there were."""
     ok = ok_prompted = false = 0
     for case in cases:
         object.__setattr__(model, "pending", case.judgement)
@@ -65,16 +77,14 @@ def score(model: Replay, cases: list[Case]) -> float:
         false += case.want == "none" and rec.intent is not None
     commands = sum(c.want != "none" for c in cases)
     prompted = sum(c.want != "none" and c.prompted for c in cases)
-    return ok / commands + ok_prompted / max(1, prompted) - 4 * false / max(1, len(cases) - commands)
+    return ok, ok_prompted, false, commands, prompted, len(cases) - commands
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--voices", default="felixchen,espeak-us,espeak-us-f3")
-    args = parser.parse_args()
+def measure(names: list[str]) -> list[tuple[str, Replay, list[Case]]]:
+    """Per tuning voice and number of takes: the model and its judgements of the voice's tuning part."""
     engine = PocketsphinxEngine(all_phrases())
-    voices: list[tuple[Replay, list[Case]]] = []
-    for name in args.voices.split(","):
+    voices: list[tuple[str, Replay, list[Case]]] = []
+    for name in names:
         speaker = enroll_set.felixchen() if name == "felixchen" else enroll_set.synthetic(name)
         if speaker is None:
             continue
@@ -84,19 +94,42 @@ def main() -> int:
             raise SystemExit(f"{name}: held out of tuning (tests/enroll_set.py)")
         general = [engine.decode(u) for _, u, _ in tuned]
         for takes in (1, 2, 3):
-            model = PersonalModel.build(speaker.enrollment(takes))
+            model = PersonalModel.build(speaker.enrollment(takes), engine)
             cases = [Case(want, prompted, rec, model.judge(u))
                      for (want, u, prompted), rec in zip(tuned, general, strict=True)]
-            voices.append((Replay(model.labels, model.templates, model.spreads), cases))
+            voices.append((f"{name}, {takes} take(s)", Replay(model.labels, model.templates, model.spreads,
+                                                                model.heard), cases))
         print(f"{name}: {len(tuned)} utterances", file=sys.stderr)
+    return voices
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voices", default="felixchen,espeak-us,espeak-us-f3")
+    parser.add_argument("--cache", type=Path, help="keep the judgements in this file (and read them from it)")
+    args = parser.parse_args()
+    if args.cache and args.cache.exists():
+        with args.cache.open("rb") as f:
+            voices = pickle.load(f)
+    else:
+        voices = measure(args.voices.split(","))
+        if args.cache:
+            with args.cache.open("wb") as f:
+                pickle.dump(voices, f)
     results = []
     for values in itertools.product(*GRID.values()):
         for key, value in zip(GRID, values, strict=True):
             setattr(personal, key, value)
-        results.append((float(np.mean([score(m, cases) for m, cases in voices])), values))
+        results.append((float(np.mean([score(m, cases) for _, m, cases in voices])), values))
     results.sort(key=lambda r: -r[0])
     for value, combination in results[:5]:
         print(f"{value:.3f}  " + "  ".join(f"{k}={v}" for k, v in zip(GRID, combination, strict=True)))
+    for key, value in zip(GRID, results[0][1], strict=True):
+        setattr(personal, key, value)
+    for name, model, cases in voices:
+        ok, ok_prompted, false, commands, prompted, others = counts(model, cases)
+        print(f"  {name}: understood {ok}/{commands}, enrolled phrases {ok_prompted}/{prompted}, "
+              f"false accepts {false}/{others}")
     return 0
 
 
