@@ -52,3 +52,20 @@ def test_a_grammar_acceptance_near_a_non_command_take_is_turned_down() -> None:
     # nearer a non-command than the takes of stop, but far from it too: not known to be one
     far = Judgement({"stop": 130.0, OTHER: 100.0}, windows=2)
     assert model(("", "", ""), far).revise(took(Intent.START), np.zeros(0)).intent == Intent.START
+
+
+def test_a_grammar_that_misheard_most_of_the_takes_needs_them_to_agree() -> None:
+    unsure = Judgement({"stop": 95.0, OTHER: 100.0}, windows=2)
+    trusted = Fixed(("stop", "stop", "stop", OTHER), (np.zeros((2, 96)),) * 4, {"stop": 40.0},
+                    ("stop", "stop", "slower", ""), (True, True, True, False))
+    object.__setattr__(trusted, "given", unsure)
+    assert trusted.revise(took(Intent.START), np.zeros(0)).intent == Intent.START
+    misheard = Fixed(trusted.labels, trusted.templates, trusted.spreads, ("slower", "stop", "", ""),
+                     (True, False, False, False))
+    object.__setattr__(misheard, "given", unsure)
+    assert misheard.revise(took(Intent.START), np.zeros(0)).intent is None
+    assert misheard.revise(took(None), np.zeros(0)).intent is None
+    # what its takes do agree with stands
+    close = Judgement({"stop": 45.0, OTHER: 100.0}, windows=2)
+    object.__setattr__(misheard, "given", close)
+    assert misheard.revise(took(Intent.STOP), np.zeros(0)).intent == Intent.STOP
