@@ -40,10 +40,25 @@ class Speaker:
     """Per judged utterance: whether it is a phrase the enrollment asks for ("stop", not "stop stretching")."""
     tuning: list[bool] = field(default_factory=list)
     """Per judged utterance: whether the personal model's thresholds may be chosen on it."""
+    other_words: list[str] = field(default_factory=list)
+    """Per take of OTHER: the word said (felixchen's only; [] where the judged speech is never one of them)."""
+    judged_words: list[str] = field(default_factory=list)
+    """Per judged utterance: the word said (with other_words)."""
 
-    def enrollment(self, per_command: int) -> list[tuple[str, np.ndarray]]:
+    def enrollment(self, per_command: int, without: str | None = None) -> list[tuple[str, np.ndarray]]:
+        """The takes, `per_command` of each command; `without`: leaving out the non-command takes of that
+        word (to judge it as the other speech of a night is judged, a word never heard at enrollment)."""
+        words = self.other_words or [""] * len(self.takes.get(OTHER, []))
         return [(label, s) for label, takes in self.takes.items()
-                for s in (takes if label == OTHER else takes[:per_command])]
+                for i, s in enumerate(takes if label == OTHER else takes[:per_command])
+                if label != OTHER or without is None or words[i] != without]
+
+    def unseen_words(self) -> list[str]:
+        """The non-command words both enrolled and judged: each judged again with its own takes left out."""
+        if not self.other_words:
+            return []
+        return sorted(set(self.other_words) & {w for w, (want, _) in zip(self.judged_words, self.judged,
+                                                                            strict=True) if want == "none"})
 
 
 def felixchen() -> Speaker | None:
@@ -57,7 +72,14 @@ def felixchen() -> Speaker | None:
     speaker.judged = [(intent, as_utterance(*read_wav(p))) for intent, p in files["judged"]]
     speaker.prompted = [intent != "none" for intent, _ in speaker.judged]
     speaker.tuning = [tuning_half(p) for _, p in files["judged"]]
+    speaker.other_words = [felixchen_word(p) for p in files[OTHER]]
+    speaker.judged_words = [felixchen_word(p) for _, p in files["judged"]]
     return speaker
+
+
+def felixchen_word(path: Path) -> str:
+    """The word a clip of his says (felix_<word>_<when>.wav)."""
+    return path.name.split("_")[1]
 
 
 def tuning_half(path: Path) -> bool:

@@ -232,7 +232,11 @@ def takes_from_files(folder: Path) -> list[tuple[str, np.ndarray]]:
 
 def save(takes: Sequence[tuple[str, np.ndarray]], keep_recordings: bool) -> PersonalModel:
     """Build the model and put it (and the recordings, if kept) in place; all or nothing."""
-    model = PersonalModel.build([(OTHER if label == SILENCE else label, s) for label, s in takes])
+    from skill.hearing.recognizer import open_engine
+
+    # (what the general recognizer makes of each take: the model then knows what it mishears this voice as)
+    general = open_engine(quiet=True, personal=False)
+    model = PersonalModel.build([(OTHER if label == SILENCE else label, s) for label, s in takes], general)
     target = recordings_dir()
     staged: Path | None = None
     try:
