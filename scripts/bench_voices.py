@@ -144,7 +144,7 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
                 if moment != SILENCE and s.wait(moment_ready(moment), timeout=40) is None:
                     break
                 if moment == SILENCE:
-                    # after a "stop" the guide says "Say keep going, if you'd like to carry on.": a person
+                    # after a "stop" the guide says "Stopping. To carry on, say keep going.": a person
                     # answers once it has said it (said over it, its own words are not taken)
                     time.sleep(3.5 if text == "keep going" and attempt == 0 else 1.0)
                 audio, speech = voice.say(text)

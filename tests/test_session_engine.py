@@ -9,11 +9,11 @@ import pytest
 
 from skill.hearing.commands import Intent
 from skill.routine.definition import Routine, load_routine, parse_routine
-from skill.routine.script import Position
+from skill.routine.script import Position, estimate_speech_seconds
 from skill.session.controller import step
 from skill.session.effects import VOLUME_MAX_DB, Begin, Effect, Event, Heard, Log, Say, SpeakerBack, SpeakerLost
 from skill.session.loop import LogEvent, simulate
-from skill.session.state import STOP_GRACE_SECONDS, State, initial_state
+from skill.session.state import STOP_ANSWER_SECONDS, STOP_GRACE_SECONDS, State, initial_state
 
 
 @pytest.fixture(scope="module")
@@ -141,12 +141,30 @@ def test_stop_goes_silent_at_once_and_ends_a_few_seconds_later_not_completed(rou
     events = sim(routine, (t, "stop"))
     stopping = of(events, "state", state="stopping")[0]
     assert stopping.t == pytest.approx(t)
-    assert said([e for e in events if e.t >= t]) == ["Stopping. Say keep going, if you'd like to carry on.",
-                                                    "Okay, stopping here. Sleep well."]
+    prompt = "Stopping. To carry on, say keep going."
+    assert said([e for e in events if e.t >= t]) == [prompt, "Okay, stopping here. Sleep well."]
     assert not [e for e in events if e.event == "cue" and e.t > t]
     end = of(events, "end")[0]
-    assert end.t == pytest.approx(t + STOP_GRACE_SECONDS)
+    assert end.t == pytest.approx(t + max(STOP_GRACE_SECONDS, estimate_speech_seconds(prompt) + STOP_ANSWER_SECONDS))
     assert end.data["completed"] is False
+
+
+def test_after_stop_the_person_has_seconds_to_answer_once_the_guide_has_said_how(routine: Routine,
+                                                                               plain: list[LogEvent]) -> None:
+    """A slow voice (or a long prompt) must not eat the time to say "keep going": the grace runs at least
+    STOP_ANSWER_SECONDS from the end of the prompt."""
+    t = first_count_time(plain, 6) + 0.3
+    def seconds(text: str, tempo: float) -> float:
+        return 5.0 if text.startswith("Stopping.") else estimate_speech_seconds(text, tempo)
+
+    events = simulate(routine, [(t, "stop")], speech_seconds=seconds)
+    end = of(events, "end")[0]
+    assert end.t == pytest.approx(t + 5.0 + STOP_ANSWER_SECONDS)
+    # said 12.5 s after "stop": past the plain 8 s grace, but within the answer's time after the prompt
+    events = simulate(routine, [(t, "stop"), (t + 5.0 + STOP_ANSWER_SECONDS - 0.5, "keep going")],
+                      speech_seconds=seconds)
+    assert of(events, "state", state="stop_undone")
+    assert not of(events, "end") or of(events, "end")[0].data["completed"] is True
 
 
 @pytest.mark.parametrize("undo", ["keep going", "no", "resume"])

@@ -24,7 +24,9 @@ def step(state: State, event: Event) -> tuple[State, list[Effect]]:
     elif isinstance(event, Heard):
         handlers.heard(st, event.intent, event.text)
     elif isinstance(event, SpeechDone):
-        if s.phase in SPEAKING:
+        if s.stopping:
+            handlers.stop_prompt_done(st, event.seq)
+        elif s.phase in SPEAKING:
             st.speech_done(event.seq)
     elif isinstance(event, SpeakerLost):
         handlers.speaker_lost(st)

@@ -14,6 +14,7 @@ from skill.session.state import (
     PAUSE_LIMIT_SECONDS,
     RESUME_LEAD_SECONDS,
     SPEAKING,
+    STOP_ANSWER_SECONDS,
     STOP_GRACE_SECONDS,
     VOLUME_STEP_DB,
     Phase,
@@ -221,7 +222,14 @@ def _stop(st: Step) -> None:
                    paused_at=st.s.paused_at if st.s.paused else st.s.now, awaiting=None,
                    deadline=st.s.now + STOP_GRACE_SECONDS)
     st.log("state", state="stopping")
-    st.reply("stopping")
+    st.s = replace(st.s, stop_prompt=st.say(st.s.phrases.say("stopping")))
+
+
+def stop_prompt_done(st: Step, seq: int) -> None:
+    """The guide has said how to take the stop back: the person has at least STOP_ANSWER_SECONDS from now."""
+    if st.s.stop_prompt is not None and seq >= st.s.stop_prompt:
+        st.s = replace(st.s, stop_prompt=None, deadline=max(st.s.deadline or st.s.now,
+                                                             st.s.now + STOP_ANSWER_SECONDS))
 
 
 def _heard_while_stopping(st: Step, intent: Intent) -> bool:
@@ -232,7 +240,7 @@ def _heard_while_stopping(st: Step, intent: Intent) -> bool:
         st.stop_now()
         return True
     was_paused = st.s.paused_before_stop
-    st.s = replace(st.s, stopping=False, paused_before_stop=False)
+    st.s = replace(st.s, stopping=False, paused_before_stop=False, stop_prompt=None)
     st.log("state", state="stop_undone")
     if intent in (Intent.RESUME, Intent.START) or (intent == Intent.NO and not was_paused):
         _resume(st)

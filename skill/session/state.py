@@ -19,7 +19,10 @@ ASK_WAIT_SECONDS = 8.0
 """How long the "go again?" question waits for an answer."""
 STOP_GRACE_SECONDS = 8.0
 """After "stop", the guide goes silent and says it is stopping; it ends this long after unless the person
-says "no", "resume" or "keep going" (a misheard "stop" must not cost the session)."""
+says "no", "resume" or "keep going" (a misheard "stop" must not cost the session)..."""
+STOP_ANSWER_SECONDS = 8.0
+"""...and never sooner than this after it has said how to take the stop back: a person answers once the
+guide has finished, and an answer over its own "keep going" is not taken."""
 PAUSE_LIMIT_SECONDS = 20 * 60.0
 """A pause this long ends the session: the person has most likely fallen asleep."""
 RESUME_LEAD_SECONDS = 1.5
@@ -63,6 +66,8 @@ class State:
     paused_at: float | None = None
     stopping: bool = False
     """A "stop" was heard: silent, ending at `deadline` unless undone."""
+    stop_prompt: int | None = None
+    """While stopping: the seq of the words that say how to take it back, until they have been spoken."""
     paused_before_stop: bool = False
     paused_for_speaker: bool = False
     """The pause is the speaker's going away, not the person's: its return resumes."""
