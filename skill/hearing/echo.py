@@ -18,7 +18,9 @@ def estimate_delay(mic: np.ndarray, ref: np.ndarray, max_delay: int) -> tuple[in
 
     GCC-PHAT: whitening the cross-spectrum makes the peak sharp for speech, whose energy sits in a few
     low harmonics."""
-    n = len(mic) + len(ref)
+    # Long enough that no lag up to `max_delay` wraps around: twice as long (the whole of both) made the
+    # delay tracker's transforms 131072 samples rather than 65536, and three times as slow here.
+    n = max(len(mic), len(ref) + max_delay)
     size = 1 << (n - 1).bit_length()
     cross = np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size))
     cross /= np.abs(cross) + 1e-9
