@@ -37,6 +37,7 @@ def _weights_table() -> np.ndarray:
 
 
 _WEIGHTS = _weights_table()
+_WEIGHT_COLUMNS = [np.ascontiguousarray(_WEIGHTS[:, k]) for k in range(_WEIGHTS.shape[1])]
 
 
 def read_between(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -45,11 +46,15 @@ def read_between(samples: np.ndarray, positions: np.ndarray) -> np.ndarray:
     dB off the top octaves, a loss the canceller learns for the fraction it sees; when the fraction then
     moves (the delay creeping with drift, or a reading that switched from whole samples), it has to learn
     it again: 2.6 dB less echo removed on a tape with a cubic, 0.3 dB with this."""
-    h = INTERPOLATION_HALF_WIDTH
     whole = np.floor(positions).astype(np.int64)
     phase = np.rint((positions - whole) * INTERPOLATION_PHASES).astype(np.int64)
-    taps = samples[whole[:, None] + np.arange(-h + 1, h + 1)[None, :]]
-    return np.einsum("ij,ij->i", taps, _WEIGHTS[phase]).astype(np.float32)
+    # tap by tap: gathering a (positions, taps) matrix of samples and one of weights cost twice as much
+    # (2.2 ms for the delay tracker's 3.7 s window, which it reads every 0.75 s of the guide's speech)
+    first = whole - (INTERPOLATION_HALF_WIDTH - 1)
+    out = samples[first] * _WEIGHT_COLUMNS[0][phase]
+    for k in range(1, len(_WEIGHT_COLUMNS)):
+        out += samples[first + k] * _WEIGHT_COLUMNS[k][phase]
+    return out.astype(np.float32, copy=False)
 
 
 class DriftingDelay:

@@ -18,7 +18,9 @@ def estimate_delay(mic: np.ndarray, ref: np.ndarray, max_delay: int) -> tuple[in
 
     GCC-PHAT: whitening the cross-spectrum makes the peak sharp for speech, whose energy sits in a few
     low harmonics."""
-    n = len(mic) + len(ref)
+    # Long enough that no lag up to `max_delay` wraps around: twice as long (the whole of both) made the
+    # delay tracker's transforms 131072 samples rather than 65536, and three times as slow here.
+    n = max(len(mic), len(ref) + max_delay)
     size = 1 << (n - 1).bit_length()
     cross = np.fft.rfft(mic, size) * np.conj(np.fft.rfft(ref, size))
     cross /= np.abs(cross) + 1e-9
@@ -47,7 +49,10 @@ class EchoCanceller:
         self._ref_spectra = np.zeros((self.parts, bins), dtype=np.complex128)
         self._ref_powers = np.zeros((self.parts, bins), dtype=np.float64)
         """|spectrum|^2 of each partition, kept beside the spectra: squaring one new spectrum a block, not all."""
-        self._ref_prev = np.zeros(block, dtype=np.float64)
+        self._ref_pair = np.zeros(2 * block, dtype=np.float64)
+        """The reference block before and the one now: the overlap-save input, kept rather than joined anew."""
+        self._err_pad = np.zeros(2 * block, dtype=np.float64)
+        """A block of zeros, then the error: what the gradient is taken of."""
         self._step = step
         self._leak = leak
         self._echo_power = 0.0
@@ -94,15 +99,18 @@ class EchoCanceller:
         if len(mic) != len(ref) or len(mic) % self.block:
             raise ValueError("mic and ref must be equal multiples of the block size")
         out = np.empty(len(mic), dtype=np.float32)
+        mic, ref = np.asarray(mic, np.float64), np.asarray(ref, np.float64)
         for start in range(0, len(mic), self.block):
             end = start + self.block
-            out[start:end] = self._block(np.asarray(mic[start:end], np.float64), np.asarray(ref[start:end], np.float64))
+            out[start:end] = self._block(mic[start:end], ref[start:end])
         return out
 
     def _block(self, mic: np.ndarray, ref: np.ndarray) -> np.ndarray:
         b = self.block
-        spectrum = np.fft.rfft(np.concatenate([self._ref_prev, ref]))
-        self._ref_prev = ref
+        pair = self._ref_pair
+        pair[:b] = pair[b:]
+        pair[b:] = ref
+        spectrum = np.fft.rfft(pair)
         # shift the partitions down one (a copy within the array: np.roll allocates two)
         self._ref_spectra[1:] = self._ref_spectra[:-1]
         self._ref_spectra[0] = spectrum
@@ -129,15 +137,15 @@ class EchoCanceller:
             share = leak * echo_power / error_power
             floor = 0.01 if self._converged else 1.0
             mu = self._step * min(1.0, max(share, floor))
-            err_spec = np.fft.rfft(np.concatenate([np.zeros(b), error]))
+            self._err_pad[b:] = error
+            err_spec = np.fft.rfft(self._err_pad)
             power = self._ref_powers.sum(axis=0)
             self._power_floor = 0.99 * self._power_floor + 0.01 * float(np.mean(power))
             update = (mu / (power + 0.1 * self._power_floor + 1e-6)) * np.conj(self._ref_spectra) * err_spec
-            self._weights = self._leak * self._weights + update
+            self._weights *= self._leak
+            self._weights += update
             # Keep each partition a causal block-long filter (overlap-save gradient constraint).
-            taps = np.fft.irfft(self._weights, axis=1)
-            taps[:, b:] = 0.0
-            self._weights = np.fft.rfft(taps, axis=1)
+            self._weights = np.fft.rfft(np.fft.irfft(self._weights, axis=1)[:, :b], 2 * b, axis=1)
             if self._error_power > 2.0 * self._mic_power:
                 # Diverged: the "cancelled" signal is louder than what the mic heard (seen live early in a
                 # session, after the chime). Start learning again rather than add echo of our own.

@@ -55,6 +55,11 @@ ECHO_ABSENT_CHECKS = 12
 """About 9 s of the guide's speech looked at (a look every DELAY_CHECK_SECONDS) with no echo found: there is
 none. Before that the echo may only be hard to find yet: a live session on the virtual devices found none in
 its first 4 s of speech (the microphone's first timestamps jumped), then a clear one."""
+FOLLOWED_MEASURE_EVERY = 4
+"""While the canceller's own path holds the alignment, a delay measured that agrees with the line changes
+nothing (the path is finer): the delay is measured at every 4th look only (3 s), to catch a jump the
+residue did not show. An echo that moved shows in the residue first: the filter cancels less, its path is
+no longer read, and the next look measures. The measurement was most of the delay tracking's CPU."""
 SETTLE_SECONDS = 3.0
 """How long the canceller learns after the echo is first found before what it leaves is trusted: 2.2 s in,
 it took 8 dB off the guide's "Say continue to pick up from there" and the rest was heard as "softer"."""
@@ -81,6 +86,8 @@ class EchoDelay:
         self._path_seen_at = 0.0
         self._next_drift_search = 0.0
         self._next_check = 0.0
+        self._followed_looks = 0
+        """Looks in a row at which the canceller's path held the alignment."""
         self.unmatched_checks = 0
         """Looks at the guide's speech that found no echo in it, before the first alignment."""
         self.first_aligned_at: float | None = None
@@ -101,6 +108,9 @@ class EchoDelay:
             return
         self._next_check = now + DELAY_CHECK_SECONDS
         following = self._follow_path(now)
+        self._followed_looks = self._followed_looks + 1 if following else 0
+        if self._followed_looks % FOLLOWED_MEASURE_EVERY:
+            return
         recent = [(at, m) for at, m in history if at >= now - DELAY_WINDOW_SECONDS]
         if not recent:
             return

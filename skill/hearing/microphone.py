@@ -25,6 +25,8 @@ BLOCK_SECONDS = 0.02
 """Audio per callback. 40 ms blocks halved the microphone path's CPU (0.55 -> 0.3 % of a core), but on the
 virtual devices their first second's timestamps ran 46 ms ahead every other block: the echo was not found for
 4 s, and barge-in over the guide failed in 3 of 7 runs of the live tests (0 of 4 at 20 ms)."""
+QUEUE_BLOCKS = 500
+"""Blocks held for the listener at most (10 s): more are dropped and counted as overflows."""
 IDLE_BLOCK_SECONDS = 0.1
 """Audio per callback while idly listening for the wake phrase: nothing is cancelled then, and a wake-up of
 PortAudio, the ALSA plugin and Python every 20 ms was most of idle listening's CPU (3.4 % of a core here)."""
@@ -38,7 +40,9 @@ class Microphone:
         self._block_seconds = block_seconds
         self.device: Device = find_input_device(device)
         self.rate = self.device.rate
-        self._queue: queue.Queue[tuple[np.ndarray, float] | None] = queue.Queue(maxsize=500)
+        self._queue: queue.SimpleQueue[tuple[np.ndarray, float] | None] = queue.SimpleQueue()
+        """A SimpleQueue: its put and get are C, with no Python lock and condition around them, and the
+        callback and the listener go through it 50 times a second each."""
         self.overflows = 0
         self.lost = False
         self._closing = False
@@ -73,10 +77,10 @@ class Microphone:
     def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
-        try:
-            self._queue.put_nowait((indata[:, 0].copy(), timing.inputBufferAdcTime + self._offset))
-        except queue.Full:
+        if self._queue.qsize() >= QUEUE_BLOCKS:
             self.overflows += 1
+        else:
+            self._queue.put_nowait((indata[:, 0].copy(), timing.inputBufferAdcTime + self._offset))
 
     def _finished(self) -> None:
         if not self._closing:
