@@ -123,7 +123,8 @@ class PocketsphinxEngine:
         if not MIN_COMMAND_SECONDS <= speech_seconds <= MAX_COMMAND_SECONDS:
             # turned down by its length whatever the grammar makes of it: no search at all (the guide's echo
             # remains, seconds long, were most of the recognizer's work in a session)
-            reason = f"too long for a command ({speech_seconds:.1f} s)" if speech_seconds > 0 else "too short"
+            reason = "too short" if speech_seconds < MIN_COMMAND_SECONDS else \
+                f"too long for a command ({speech_seconds:.1f} s)"
             return Recognition(None, "", 0.0, 0.0, len(samples) / ASR_RATE, reason)
         e = self._examine(samples, span)
         if e is None:
