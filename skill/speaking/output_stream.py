@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 BLOCK_SECONDS = 0.02
 """Audio per callback. Each callback is a wake-up of PortAudio's thread, the ALSA plugin and Python: at 5 ms
 (200 a second) they took 5 % of a core here, more than the audio work; 20 ms still cuts within 100 ms."""
-LATENCY_SECONDS = 0.05
+LATENCY_SECONDS = 0.04
 """Output buffering. Lower and the ALSA-over-PulseAudio path underruns and races through the audio when
 a microphone stream is open too; higher and "pause" takes longer than 100 ms to be heard."""
 STORM_CHECK_SECONDS = 0.3
