@@ -54,12 +54,6 @@ class BackgroundPreparation:
         with self._changed:
             return self._ended
 
-    @property
-    def succeeded(self) -> bool:
-        """Ended with every phrase made."""
-        with self._changed:
-            return self._ended and not self._missing
-
     def makes(self, text: str) -> bool:
         with self._changed:
             return not self._ended and text in self._missing
