@@ -206,8 +206,10 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
         ("speaker underruns", str(report.get("underruns", "?")), "0"),
         ("microphone overflows", str(report.get("mic_overflows", "?")), "0"),
         ("audio the listener dropped to catch up", f"{report.get('dropped_seconds', 0.0):.1f} s", ""),
-        ("echo removed while the guide spoke", f"{report.get('echo_removed_db', float('nan')):.1f} dB"
-         f" (echo delay {report.get('echo_delay_ms')} ms)", ""),
+        ("echo removed while the guide spoke (the person's words left out)",
+         f"{report.get('echo_removed_db', float('nan')):.1f} dB (echo delay {report.get('echo_delay_ms')} ms)", ""),
+        ("  ... in the first 5 s / 5-30 s / after", " / ".join(
+            "-" if db is None else f"{db:.1f} dB" for db in report.get("echo_removed_db_by_span", [])), ""),
         ("commands understood the first time", f"{first_try}/{commands}", ""),
         ("commands understood within 3 tries", f"{len(lat)}/{commands} ({tries} tries)", ""),
         ("self-triggered commands" + (" (speaker routed into the mic)" if args.echo else ""),

@@ -3,14 +3,13 @@ the measures the own-voice judgement asks of a stretch of sound."""
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from skill.audio import ASR_RATE
 from skill.hearing.echo import echo_share
 from skill.hearing.echo_delay import EARLY_SECONDS, MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller, open_canceller
+from skill.hearing.echo_tally import EchoTally
 from skill.hearing.reference import ReferenceBuffer
 from skill.stage_clock import stage
 
@@ -30,10 +29,8 @@ class EchoRemover:
         self._pending_mic = np.zeros(0, dtype=np.float32)
         self._pending_at = 0.0
         self._history: list[tuple[float, np.ndarray]] = []
-        self._cancelled: deque[tuple[float, float, float]] = deque(maxlen=int(8 * ASR_RATE / self._aec.block))
-        """(monotonic time, mic energy, energy after cancelling) of each block the canceller processed."""
-        self.energy_in = self.energy_out = 0.0
-        """The mic's energy, and what was left of it, over every block the canceller processed."""
+        self.tally = EchoTally(self._aec.block / ASR_RATE)
+        """The mic's energy, and what was left of it, in every block the canceller processed."""
         self.reference_waits = 0
         """Mic chunks held back because the speaker's reference for them had not come yet."""
 
@@ -65,9 +62,7 @@ class EchoRemover:
         for i in range(0, usable, block):
             heard = float(np.dot(mic[i:i + block], mic[i:i + block]))
             left = float(np.dot(cleaned[i:i + block], cleaned[i:i + block]))
-            self._cancelled.append((start + i / ASR_RATE, heard, left))
-            self.energy_in += heard
-            self.energy_out += left
+            self.tally.add(start + i / ASR_RATE, heard, left)
         return cleaned
 
     def _ready(self, start: float, n: int) -> int:
@@ -95,17 +90,9 @@ class EchoRemover:
     def canceller(self) -> Canceller:
         return self._aec
 
-    @property
-    def removed_db(self) -> float:
-        """How much the canceller took out of the mic over the session, while the guide sounded."""
-        return float(10 * np.log10((self.energy_in + 1e-12) / (self.energy_out + 1e-12)))
-
     def cancelled_db(self, t0: float, t1: float) -> float:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
-        kept = [(m, c) for at, m, c in self._cancelled if t0 <= at <= t1]
-        if not kept:
-            return 0.0
-        return float(10 * np.log10((sum(m for m, _ in kept) + 1e-12) / (sum(c for _, c in kept) + 1e-12)))
+        return self.tally.between(t0, t1)
 
     def echo_share(self, t0: float, t1: float) -> float:
         """How much of what the mic heard between monotonic times t0 and t1 the guide's voice explains.

@@ -105,8 +105,13 @@ class Listener:
 
     @property
     def echo_removed_db(self) -> float:
-        """How much the canceller took out of the mic over the session, while the guide sounded."""
-        return self._echo.removed_db if self._echo is not None else 0.0
+        """How much of the guide's echo the canceller took out over the session (the person's words left out)."""
+        return self._echo.tally.removed_db() if self._echo is not None else 0.0
+
+    @property
+    def echo_removed_db_by_span(self) -> list[float | None]:
+        """The same in the first 5 s, from 5 to 30 s, and after (echo_tally.SPANS)."""
+        return self._echo.tally.removed_db_by_span() if self._echo is not None else []
 
     def feed(self, chunk: AudioChunk) -> None:
         """A chunk of 16 kHz mono audio (heard just now, unless it says when: `captured_at`)."""
@@ -169,6 +174,8 @@ class Listener:
         if cancelled > ECHO_DOMINANT_DB:
             log.info("ignored %r: mostly the guide's own voice (%.0f dB of it cancelled)", rec.text, cancelled)
             return
+        if echo is not None:
+            echo.tally.person_spoke(*window)
         unfiltered = over_guide and echo is not None and echo.delay.unknown_at(heard_at)
         if unfiltered and (intent or candidate) not in URGENT:
             # the guide's echo is not yet found, or the canceller is still learning it: what it leaves of the

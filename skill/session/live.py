@@ -254,11 +254,14 @@ class LiveSession:
         engine = self.recognizer.engine if self.recognizer is not None else None
         return stage_clock.process_cpu_seconds(engine.pid) if isinstance(engine, EngineProcess) else 0.0
 
-    def _audio_report(self, seconds: float) -> dict[str, float | None]:
+    def _audio_report(self, seconds: float) -> dict[str, object]:
         """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
         report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
                   "mic_overflows": self.mic.overflows if self.mic is not None else 0,
                   "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
+                  "echo_removed_db_by_span": [None if db is None else round(db, 1)
+                                              for db in self.listener.echo_removed_db_by_span]
+                  if self.listener else [],
                   "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
                   "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None,
                   "reference_waits": self.listener.reference_waits if self.listener else 0}
