@@ -203,7 +203,9 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
         ("response latency, end of command -> event",
          f"p50 {np.percentile(lat, 50):.0f} ms, p95 {np.percentile(lat, 95):.0f} ms (n={len(lat)})"
          if len(lat) else "none heard", "p95 < 700 ms" if quota else "p95 < 500 ms"),
-        ("speaker underruns", str(report.get("underruns", "?")), "0"),
+        ("speaker underruns (in the voice or a chime / in silence)",
+         f"{report.get('voice_gaps', '?')} / "
+         f"{report['underruns'] - report['voice_gaps'] if 'voice_gaps' in report else '?'}", "0"),
         ("microphone overflows", str(report.get("mic_overflows", "?")), "0"),
         ("audio the listener dropped to catch up", f"{report.get('dropped_seconds', 0.0):.1f} s", ""),
         ("echo removed while the guide spoke (the person's words left out)",
@@ -216,6 +218,8 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
          str(len(self_triggered)), "0"),
     ]
     print_table(rows)
+    for e in self_triggered:
+        print(f"  self-triggered at {e['t']:.1f} s: {e['intent']!r} (heard {e.get('text')!r})")
     if profile is not None and args.profile:
         print()
         print_profile(profile)

@@ -126,6 +126,33 @@ def test_the_watcher_reopens_a_racing_stream_and_buffers_more_for_a_starved_one(
     assert starved.second_passed(0.05) is Verdict.FINE
 
 
+def test_callbacks_that_nearly_come_too_late_buffer_more_before_the_voice_breaks_up() -> None:
+    health = StreamHealth(block_seconds=0.02)
+    health.flowing(latency=0.04)  # a gap once a callback comes 60 ms after the last
+    t = 0.0
+    for gap in [0.02] * 40 + [0.041] * 5:  # a free CPU's worst: not close
+        t += gap
+        health.callback(t, underflow=False)
+    assert health.second_passed(0.04) is Verdict.FINE and health.near_misses == 0
+    for _ in range(3):
+        t += 0.05  # in time, but with 10 ms of the buffered audio left
+        health.callback(t, underflow=False)
+    assert health.underruns == 0 and health.near_misses == 3
+    assert health.second_passed(0.04) is Verdict.STARVED
+    health.forget_gaps()
+    assert health.second_passed(0.04) is Verdict.FINE
+
+
+def test_only_gaps_while_it_sounded_count_as_heard() -> None:
+    health = StreamHealth(block_seconds=0.02)
+    health.flowing(latency=0.04)
+    health.callback(1.0, underflow=False, sounding=False)
+    health.callback(1.1, underflow=False, sounding=False)  # silence ran out: silence a little longer
+    health.callback(1.2, underflow=False, sounding=True)   # the voice ran out
+    health.callback(1.22, underflow=True, sounding=True)
+    assert health.underruns == 3 and health.voice_gaps == 2
+
+
 def test_played_blocks_that_follow_each_other_join_and_a_reopened_stream_starts_anew() -> None:
     a, b, c = np.ones(160, np.float32), np.full(160, 2.0, np.float32), np.full(160, 3.0, np.float32)
     runs = join_runs([(a, 10.0), (b, 10.0 + 0.02 + 0.013), (c, 11.5)], RATE)  # b jitters by 13 ms

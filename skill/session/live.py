@@ -257,6 +257,7 @@ class LiveSession:
     def _audio_report(self, seconds: float) -> dict[str, object]:
         """How the audio went: the speaker's underruns, the mic's overflows, the echo removed."""
         report = {"seconds": seconds, "underruns": self.speaker.inner.underruns,
+                  "voice_gaps": self.speaker.inner.voice_gaps,
                   "mic_overflows": self.mic.overflows if self.mic is not None else 0,
                   "echo_removed_db": round(self.listener.echo_removed_db, 1) if self.listener else 0.0,
                   "echo_removed_db_by_span": [None if db is None else round(db, 1)
@@ -265,9 +266,9 @@ class LiveSession:
                   "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
                   "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None,
                   "reference_waits": self.listener.reference_waits if self.listener else 0}
-        log.info("audio: %d speaker underruns, %d microphone overflows, %.1f dB of echo removed, %.1f s of "
-                 "audio dropped to catch up, %d waits for the speaker's reference, in %.0f s",
-                 report["underruns"], report["mic_overflows"], report["echo_removed_db"],
+        log.info("audio: %d speaker underruns (%d while it sounded), %d microphone overflows, %.1f dB of echo "
+                 "removed, %.1f s of audio dropped to catch up, %d waits for the speaker's reference, in %.0f s",
+                 report["underruns"], report["voice_gaps"], report["mic_overflows"], report["echo_removed_db"],
                  report["dropped_seconds"], report["reference_waits"], seconds)
         return report
 

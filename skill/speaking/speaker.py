@@ -53,6 +53,8 @@ class LiveSpeaker:
         self._prepared = threading.Condition()
         self._done: queue.SimpleQueue[int | None] = queue.SimpleQueue()
         self._callback_failed = False
+        self._sounding = False
+        """Whether the last block handed to the device had sound in it (a gap after it would be heard)."""
         self._closed = threading.Event()
         self.lost = False
         self._threads = [threading.Thread(target=self._prepare_loop, name="speaker-prepare", daemon=True),
@@ -100,6 +102,10 @@ class LiveSpeaker:
     @property
     def underruns(self) -> int:
         return self.health.underruns
+
+    @property
+    def voice_gaps(self) -> int:
+        return self.health.voice_gaps
 
     def busy(self) -> bool:
         with self._prepared:
@@ -163,9 +169,9 @@ class LiveSpeaker:
                 self._out.reopen(min(RACING_LATENCY_MAX, latency * 1.6))
             elif verdict is Verdict.STARVED:
                 more = min(STARVED_LATENCY_SECONDS, latency * 2)
-                gaps, seconds = self.health.recent_gaps()
-                log.warning("the voice broke up %d times in %d s (the CPU is short): buffering %.0f ms of it",
-                            gaps, seconds, 1000 * more)
+                gaps, near, seconds = self.health.recent_gaps()
+                log.warning("the voice broke up %d times and nearly %d times in %d s (the CPU is short): "
+                            "buffering %.0f ms of it", gaps, near, seconds, 1000 * more)
                 self._out.reopen(more)
                 self.health.forget_gaps()
 
@@ -180,10 +186,11 @@ class LiveSpeaker:
 
     def _callback(self, outdata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         with stage("mixing and playback (audio callback)"):
-            self.health.callback(time.monotonic(), bool(status.output_underflow))
+            self.health.callback(time.monotonic(), bool(status.output_underflow), self._sounding)
             try:
                 out, finished = self.mixer.fill(frames)
                 outdata[:, 0] = out
+                self._sounding = bool(out.any())
                 if self._relay is not None:
                     self._relay.put(out, timing.outputBufferDacTime + self._out.clock_offset)
                 for seq in finished:
