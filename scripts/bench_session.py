@@ -207,6 +207,7 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
          f"{report.get('voice_gaps', '?')} / "
          f"{report['underruns'] - report['voice_gaps'] if 'voice_gaps' in report else '?'}", "0"),
         ("microphone overflows", str(report.get("mic_overflows", "?")), "0"),
+        ("utterances left undecoded (the guide's own voice)", str(report.get("undecoded", "?")), ""),
         ("audio the listener dropped to catch up", f"{report.get('dropped_seconds', 0.0):.1f} s", ""),
         ("echo removed while the guide spoke (the person's words left out)",
          f"{report.get('echo_removed_db', float('nan')):.1f} dB (echo delay {report.get('echo_delay_ms')} ms)", ""),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -69,6 +70,8 @@ class StreamRecognizer:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.worth_decoding: Callable[[float, float], bool] | None = None
+        """Asked of each utterance about to be decoded (its stream times): False leaves it undecoded."""
         self.reset()
 
     def reset(self) -> None:
@@ -94,12 +97,12 @@ class StreamRecognizer:
         for frame, level in zip(frames, levels, strict=True):
             t = self._time
             self._time += FRAME / ASR_RATE
-            result = self._frame(frame, level, t)
-            if result is not None:
+            if self._frame(frame, level, t) and (result := self._decode()) is not None:
                 out.append(result)
         return out
 
-    def _frame(self, frame: np.ndarray, level: float, t: float) -> Recognition | None:
+    def _frame(self, frame: np.ndarray, level: float, t: float) -> bool:
+        """Take in one frame; True once it ends an utterance."""
         # the floor follows quiet quickly and loudness slowly, so speech does not raise it
         self._floor = level if level < self._floor else self._floor + 0.02
         loud = level > max(self._floor + 10.0, -60.0)
@@ -110,15 +113,14 @@ class StreamRecognizer:
                 self._speech = list(self._history)
                 self._speech_start = t - (len(self._history) - 1) * FRAME / ASR_RATE
                 self._quiet_run = 0
-            return None
+            return False
         self._speech.append(frame)
         self._quiet_run = 0 if loud else self._quiet_run + 1
         too_long = len(self._speech) * FRAME / ASR_RATE > MAX_COMMAND_SECONDS + 2.0
-        if self._quiet_run * FRAME / ASR_RATE >= HANGOVER_SECONDS or too_long:
-            return self._decode()
-        return None
+        return self._quiet_run * FRAME / ASR_RATE >= HANGOVER_SECONDS or too_long
 
-    def _decode(self) -> Recognition:
+    def _decode(self) -> Recognition | None:
+        """The utterance heard so far, decoded (None: `worth_decoding` said it was not)."""
         audio = np.concatenate(self._speech or [])
         start = self._speech_start
         self._speech, self._loud_run = None, 0
@@ -127,10 +129,13 @@ class StreamRecognizer:
         if (last - first) / ASR_RATE <= MAX_COMMAND_SECONDS:  # (a sentence loud throughout stays whole)
             start += first / ASR_RATE
             audio = audio[first:last]
+        if self.worth_decoding is not None and not self.worth_decoding(start, start + len(audio) / ASR_RATE):
+            return None
         with stage("recognition (this process's part)"):
             rec = self.engine.decode(audio)
         return Recognition(rec.intent, rec.text, rec.confidence, start + rec.start, start + rec.end, rec.reason,
                            rec.candidate, rec.coverage, rec.margin)
 
     def flush(self) -> list[Recognition]:
-        return [self._decode()] if self._speech else []
+        rec = self._decode() if self._speech else None
+        return [rec] if rec is not None else []

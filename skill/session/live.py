@@ -264,6 +264,7 @@ class LiveSession:
                                               for db in self.listener.echo_removed_db_by_span]
                   if self.listener else [],
                   "dropped_seconds": round(self.listener.dropped_seconds, 1) if self.listener else 0.0,
+                  "undecoded": self.listener.undecoded if self.listener else 0,
                   "echo_delay_ms": self.listener.echo_delay_ms if self.listener else None,
                   "reference_waits": self.listener.reference_waits if self.listener else 0}
         log.info("audio: %d speaker underruns (%d while it sounded), %d microphone overflows, %.1f dB of echo "
