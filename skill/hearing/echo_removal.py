@@ -7,7 +7,7 @@ import numpy as np
 
 from skill.audio import ASR_RATE
 from skill.hearing.echo import echo_share
-from skill.hearing.echo_delay import EARLY_SECONDS, MAX_LAG_SECONDS, EchoDelay
+from skill.hearing.echo_delay import EARLY_SECONDS, LAG_SPAN, MAX_LAG_SECONDS, EchoDelay
 from skill.hearing.echo_library import Canceller, open_canceller
 from skill.hearing.echo_tally import EchoTally
 from skill.hearing.reference import ReferenceBuffer
@@ -94,11 +94,12 @@ class EchoRemover:
         """How much the echo canceller took out of the mic between monotonic times t0 and t1, in dB."""
         return self.tally.between(t0, t1)
 
-    def echo_share(self, t0: float, t1: float) -> float:
+    def echo_share(self, t0: float, t1: float, enough: float = 1.0) -> float:
         """How much of what the mic heard between monotonic times t0 and t1 the guide's voice explains.
 
         Found on the raw microphone against the reference, at the lag this stretch itself shows (and near
-        the measured echo delay): it holds while the canceller is still learning or the delay has moved."""
+        the measured echo delay): it holds while the canceller is still learning or the delay has moved.
+        A share of `enough` at the measured delay is taken at once, without the search."""
         if not self._history:
             return 0.0
         start = self._history[0][0]
@@ -108,11 +109,16 @@ class EchoRemover:
         if n < ASR_RATE // 10:
             return 0.0
         mic = heard[lo:hi]
-        shown, _, reference = self.delay.lag(mic, start + lo / ASR_RATE)
         lead = int(MAX_LAG_SECONDS * ASR_RATE)
+        known = round(self.delay.echo_delay * ASR_RATE) if self.delay.echo_delay is not None else None
+        if known is not None and -EARLY_SECONDS * ASR_RATE <= known <= lead:
+            reference = self._reference.read(start + lo / ASR_RATE - MAX_LAG_SECONDS, n + LAG_SPAN)
+            share = echo_share(mic, reference[lead - known: lead - known + n])
+            if share >= enough:
+                return share
+        shown, _, reference = self.delay.lag(mic, start + lo / ASR_RATE)
         lags = {shown}
-        if self.delay.echo_delay is not None:
-            known = round(self.delay.echo_delay * ASR_RATE)
+        if known is not None:
             lags |= set(range(known - 160, known + 161, 32))
         return max(echo_share(mic, reference[lead - lag: lead - lag + n]) for lag in lags
                    if -EARLY_SECONDS * ASR_RATE <= lag <= lead)

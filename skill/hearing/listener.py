@@ -168,7 +168,7 @@ class Listener:
                 not self._reference.sounded_since(window[0] - MAX_LAG_SECONDS):
             return True
         with stage("own-voice checks"):
-            share = echo.echo_share(*window)
+            share = echo.echo_share(*window, enough=UNDECODED_SHARE)
         if share < UNDECODED_SHARE:
             return True
         log.debug("left undecoded: %.1f s the guide's own voice explains %.0f%% of", end - start, 100 * share)
