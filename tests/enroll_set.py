@@ -53,6 +53,10 @@ class Speaker:
                 for i, s in enumerate(takes if label == OTHER else takes[:per_command])
                 if label != OTHER or without is None or words[i] != without]
 
+    def takes_of(self, word: str) -> list[np.ndarray]:
+        """The non-command takes of `word` (those `enrollment(without=word)` leaves out)."""
+        return [s for s, w in zip(self.takes.get(OTHER, []), self.other_words, strict=True) if w == word]
+
     def unseen_words(self) -> list[str]:
         """The non-command words both enrolled and judged: each judged again with its own takes left out."""
         if not self.other_words:
