@@ -161,8 +161,8 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
                 tally.said += 1
             if intent == "stop" and moment == SILENCE:
                 break
-        s.wait(lambda e: e["event"] == "end", timeout=30)
-        if s.proc.poll() is None:
+        ended = s.wait(lambda e: e["event"] == "end", timeout=30)
+        if ended is None:  # (once it has ended, it is writing its report: a SIGTERM then lost it)
             s.proc.terminate()
         s.proc.wait(timeout=30)
         heard = [e["intent"] for e in s.events() if e["event"] == "command" and e["intent"] != "none"]
