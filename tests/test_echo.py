@@ -331,7 +331,7 @@ def test_the_guides_own_voice_is_not_decoded_and_the_person_over_it_is(room: dic
     recognizer = StreamRecognizer(engine)
     listener = Listener(recognizer, SelfHearingFilter(PlaybackTracker(lambda: t0)), post=lambda i, t: None,
                         reference=reference, clock=lambda: t0)
-    spans: list[tuple[float, float]] = []
+    spans: list[tuple[float, float, bool]] = []
     asked = recognizer.worth_decoding
     assert asked is not None
 

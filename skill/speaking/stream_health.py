@@ -57,8 +57,8 @@ class StreamHealth:
         self._seen_calls = 0
         self._seen_underruns = 0
         self._seen_near_misses = 0
-        self._recent: collections.deque[int] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
-        self._recent_near: collections.deque[int] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
+        self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
+        """(gaps, near misses) in each of the last seconds."""
 
     def callback(self, now: float, underflow: bool, sounding: bool = True) -> None:
         """An audio callback at monotonic `now`, with PortAudio's underflow flag; `sounding`: whether the
@@ -96,23 +96,20 @@ class StreamHealth:
     def second_passed(self, latency: float) -> Verdict:
         """A second since the last look: what to do about the stream buffered `latency` s."""
         calls, self._seen_calls = self.callbacks - self._seen_calls, self.callbacks
-        self._recent.append(self.underruns - self._seen_underruns)
-        self._seen_underruns = self.underruns
-        self._recent_near.append(self.near_misses - self._seen_near_misses)
-        self._seen_near_misses = self.near_misses
+        self._recent.append((self.underruns - self._seen_underruns, self.near_misses - self._seen_near_misses))
+        self._seen_underruns, self._seen_near_misses = self.underruns, self.near_misses
         self._strikes = self._strikes + 1 if calls > 2.0 / self.block_seconds else 0
         if self._strikes >= RACING_STRIKES:
             self._strikes = 0
             return Verdict.RACING
-        short = sum(self._recent) >= STARVED_UNDERRUNS or sum(self._recent_near) >= STARVED_NEAR_MISSES
-        if short and latency < STARVED_LATENCY_SECONDS:
+        gaps, near, _ = self.recent_gaps()
+        if (gaps >= STARVED_UNDERRUNS or near >= STARVED_NEAR_MISSES) and latency < STARVED_LATENCY_SECONDS:
             return Verdict.STARVED
         return Verdict.FINE
 
     def recent_gaps(self) -> tuple[int, int, int]:
         """(gaps, near misses, seconds) in the starved window."""
-        return sum(self._recent), sum(self._recent_near), len(self._recent)
+        return sum(g for g, _ in self._recent), sum(n for _, n in self._recent), len(self._recent)
 
     def forget_gaps(self) -> None:
         self._recent.clear()
-        self._recent_near.clear()
