@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -23,8 +24,11 @@ from tests import real_set
 from tests.asr_set import build, set_dir
 from tests.vaudio import needs_virtual_audio, play_into_mic
 
-REAL_COMMANDS_FLOOR = 0.1
-"""Measured 4/34 on the sample below (the fan and the clipping defeat pocketsphinx's en-us model)."""
+REAL_COMMANDS_FLOOR = 0.06
+"""Measured 8/100 (the fan and the clipping defeat pocketsphinx's en-us model), with the common words
+searched as a grammar and as a language model alike. All 100, not a sample: which of them come through
+depends on the clips decoded before (pocketsphinx's noise estimate carries over), and a third of them
+gave 4 or 2 by the order alone."""
 REAL_FALSE_ACCEPTS_CEILING = 0.15
 """On the sample below; before the common-words competitor about 40 % of real single words were taken."""
 
@@ -80,7 +84,7 @@ def intents_of(engine: Engine, clips: list[real_set.RealClip]) -> list[str]:
 
 def test_real_commands_are_understood(engine: PocketsphinxEngine, real_judges: list[real_set.RealClip]) -> None:
     # one speaker, a laptop mic clipping in a room with a loud fan: "stop" was understood 1 time in 50
-    chosen = [c for c in real_judges if c.is_command][::3]
+    chosen = [c for c in real_judges if c.is_command]
     got = intents_of(engine, chosen)
     accuracy = np.mean([g == c.intent for g, c in zip(got, chosen, strict=True)])
     assert accuracy >= REAL_COMMANDS_FLOOR, list(zip([c.intent for c in chosen], got, strict=True))
@@ -106,6 +110,37 @@ def test_the_grammar_search_always_ends_on_a_whole_phrase(engine: PocketsphinxEn
     chosen = [c for c in clips if c.kind == "command" and c.noise == "clean" and c.voice == "espeak-us-f3"]
     partial = [c.text for c in chosen if engine.examine(as_utterance(*read_wav(set_dir() / c.path))) is None]
     assert partial == []
+
+
+def test_the_lattice_search_runs_only_where_it_could_change_the_decision(
+        engine: PocketsphinxEngine, real_judges: list[real_set.RealClip], monkeypatch: pytest.MonkeyPatch) -> None:
+    judge = engine.rejection
+    judged = settled = 0
+    for clip in real_judges[::4]:
+        full = engine.examine(as_utterance(*read_wav(clip.path)))  # every feature measured
+        if full is None or not full.command_length:
+            continue
+        judged += 1
+        value = judge.settled_without(full, "lattice_agrees", (0.0, 1.0))
+        if value is not None:
+            settled += 1
+            assumed = dataclasses.replace(full, lattice_agrees=value)
+            assert (judge.probability(assumed) >= judge.threshold) == \
+                (judge.probability(full) >= judge.threshold), clip.phrase
+    # (86 % of the real-speech set's phrase decodes did not need it)
+    assert judged >= 20 and 0.5 * judged < settled < judged, (judged, settled)
+
+    searches: list[str] = []
+    run_search = engine._run
+
+    def counted(search: str, pcm: bytes) -> tuple[str, float, list[tuple[str, int, int]]]:
+        searches.append(search)
+        return run_search(search, pcm)
+
+    monkeypatch.setattr(engine, "_run", counted)
+    for clip in real_judges[::4]:
+        engine.decode(as_utterance(*read_wav(clip.path)))
+    assert 0 < searches.count("lattice") < 0.5 * searches.count("garbage"), searches
 
 
 def test_the_bundled_voice_is_understood_best(engine: PocketsphinxEngine, clips: list) -> None:

@@ -47,6 +47,10 @@ class Evidence:
     10 ms frame: a real "yes", "bed" or "alexa" is matched better by ordinary words (negative), a command
     by itself (positive). The open-vocabulary competitor a closed grammar lacks."""
 
+    lattice_searched: bool = True
+    """False when that search was not run because neither answer could change the judgement
+    (`RejectionModel.settled_without`); `lattice_agrees` then holds the answer nearer the threshold."""
+
     @property
     def command_length(self) -> bool:
         """Whether the speech is as long as a command can be (longer is a sentence, shorter a click)."""
@@ -81,6 +85,24 @@ class RejectionModel:
         return cls(np.array(data["mean"]), np.array(data["scale"]), np.array(data["weights"]),
                    float(data["bias"]), float(data["threshold"]))
 
+    def settled_without(self, evidence: Evidence, feature: str, values: tuple[float, ...]) -> float | None:
+        """Whether the judgement is the same whatever value in `values` the `feature` takes: then the value
+        whose probability lies nearest the threshold (the confidence reported never overstates the case),
+        else None (the feature must be measured)."""
+        vector, index = evidence.vector(), Evidence.FEATURES.index(feature)
+        probabilities = []
+        for value in values:
+            vector[index] = value
+            probabilities.append(self._probability_of(vector))
+        accepted = {p >= self.threshold for p in probabilities}
+        if len(accepted) > 1:
+            return None
+        nearest = min(range(len(values)), key=lambda i: abs(probabilities[i] - self.threshold))
+        return values[nearest]
+
     def probability(self, evidence: Evidence) -> float:
-        z = float(((evidence.vector() - self.mean) / self.scale) @ self.weights + self.bias)
+        return self._probability_of(evidence.vector())
+
+    def _probability_of(self, vector: np.ndarray) -> float:
+        z = float(((vector - self.mean) / self.scale) @ self.weights + self.bias)
         return float(1 / (1 + np.exp(-np.clip(z, -50, 50))))
