@@ -143,6 +143,15 @@ def test_the_lattice_search_runs_only_where_it_could_change_the_decision(
     assert 0 < searches.count("lattice") < 0.5 * searches.count("garbage"), searches
 
 
+def test_the_decoder_knows_only_the_words_it_searches_with_all_their_pronunciations() -> None:
+    from pocketsphinx import get_model_path
+
+    from skill.hearing.pocketsphinx_engine import pronunciations
+
+    lines = pronunciations(Path(get_model_path()) / "en-us" / "cmudict-en-us.dict", {"read", "what's"}).splitlines()
+    assert sorted(line.split(" ", 1)[0] for line in lines) == ["read", "read(2)", "what's", "what's(2)"]
+
+
 def test_the_bundled_voice_is_understood_best(engine: PocketsphinxEngine, clips: list) -> None:
     chosen = [c for c in clips if c.kind == "command" and c.noise == "clean" and c.voice == "piper-joe"]
     assert np.mean([got == c.intent for c, got in run(engine, chosen)]) >= 0.9
