@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -27,11 +27,6 @@ GARBAGE_WORDS_FILE = paths.PACKAGE_DATA / "garbage_words.txt"
 phrase must beat."""
 GARBAGE_BEAM, GARBAGE_WORD_BEAM = 1e-30, 1e-20
 """The garbage search's pruning (pocketsphinx's defaults are 1e-48 and 7e-29)."""
-
-
-def garbage_words(lookup: Callable[[str], str | None]) -> list[str]:
-    """The competing words that the engine's dictionary can pronounce."""
-    return [w for w in GARBAGE_WORDS_FILE.read_text().split() if lookup(w)]
 
 
 def pronunciations(dictionary: Path, words: set[str]) -> str:
@@ -69,7 +64,8 @@ class PocketsphinxEngine:
 
         model = Path(get_model_path()) / "en-us"
         self._phrases = list(phrases)
-        words = {w for p in self._phrases for w in p.split()} | set(GARBAGE_WORDS_FILE.read_text().split())
+        common = GARBAGE_WORDS_FILE.read_text().split()
+        words = {w for p in self._phrases for w in p.split()} | set(common)
         with tempfile.TemporaryDirectory() as tmp:
             dictionary = Path(tmp) / "words.dict"
             dictionary.write_text(pronunciations(model / "cmudict-en-us.dict", words))
@@ -93,7 +89,8 @@ class PocketsphinxEngine:
             self._decoder.config["beam"], self._decoder.config["wbeam"] = GARBAGE_BEAM, GARBAGE_WORD_BEAM
             self._decoder.config["fwdflat"] = False
             arpa = Path(tmp) / "garbage.arpa"
-            arpa.write_text(unigram_arpa(garbage_words(self._decoder.lookup_word)))
+            # (only the words the dictionary can pronounce)
+            arpa.write_text(unigram_arpa([w for w in common if self._decoder.lookup_word(w)]))
             self._decoder.add_lm_file("garbage", str(arpa))
             for key, value in saved.items():
                 self._decoder.config[key] = value
