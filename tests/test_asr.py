@@ -12,9 +12,9 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
+from skill.audio import ASR_RATE, AudioChunk, frame_db, read_wav, resample
 from skill.hearing.commands import all_phrases
-from skill.hearing.endpointer import StreamRecognizer
+from skill.hearing.endpointer import FAINT_HANGOVER_SECONDS, StreamRecognizer
 from skill.hearing.models import find_vosk_model
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
 from skill.hearing.recognition import Engine
@@ -362,6 +362,42 @@ def test_a_command_inside_quieter_speech_is_still_found(engine: PocketsphinxEngi
     found = [r for r in heard if r.intent is not None]
     assert [r.intent.value for r in found] == ["pause"], [(r.text, r.reason) for r in heard]
     assert at / ASR_RATE - 0.1 <= found[0].start < found[0].end <= (at + len(pause)) / ASR_RATE + 0.1
+
+
+def test_a_command_over_the_guide_is_decided_once_the_person_stops_not_when_the_guide_does(
+        engine: PocketsphinxEngine, clips: list) -> None:
+    # What the canceller leaves of the guide's voice is dense (no pauses between its words, 20 dB under the
+    # person) and goes on for seconds after the "pause": while the guide talks, the endpointer ends the
+    # utterance once the sound has stayed that far below the words.
+    pause = read_wav(set_dir() / next(c for c in clips if c.voice == "piper-joe" and c.text == "pause"
+                                      and c.noise == "clean").path)[0]
+    guide = np.concatenate([read_wav(set_dir() / c.path)[0] for c in clips
+                            if c.voice == "espeak-us" and c.kind == "speech"][:3])
+    frames = guide[: len(guide) // 320 * 320].reshape(-1, 320)
+    levels = frame_db(frames.ravel())
+    residue = 0.1 * frames[levels > levels.max() - 25].ravel()
+    stream = np.random.default_rng(0).normal(0, 1e-3, len(residue) + ASR_RATE).astype(np.float32)
+    stream[:len(residue)] += residue
+    at = ASR_RATE
+    stream[at: at + len(pause)] += pause
+    pause_levels = frame_db(pause)
+    words_end = (at + (np.nonzero(pause_levels > pause_levels.max() - 40)[0][-1] + 1) * 320) / ASR_RATE
+    residue_end = len(residue) / ASR_RATE
+    assert residue_end > words_end + 2.0
+
+    def decided_at(echo_present: bool) -> float:
+        recognizer = StreamRecognizer(engine)
+        recognizer.echo_present = echo_present
+        for i in range(0, len(stream), 320):
+            heard = recognizer.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
+            if any(r.intent is not None and r.intent.value == "pause" for r in heard):
+                return (i + 320) / ASR_RATE
+        return float("inf")
+
+    assert decided_at(True) <= words_end + FAINT_HANGOVER_SECONDS + 0.1
+    # without the guide's voice about, faint sound is still speech (a soft second word is not cut off): the
+    # residue held the utterance open to its end
+    assert residue_end - 0.3 <= decided_at(False) < float("inf")
 
 
 def test_a_long_sentence_in_a_stream_is_not_cut_into_a_command(engine: PocketsphinxEngine, tmp_path: Path) -> None:

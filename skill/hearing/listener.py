@@ -91,8 +91,11 @@ class Listener:
         """Audio dropped because the listener fell behind (BEHIND_SECONDS)."""
         self.undecoded = 0
         """Utterances left undecoded: the guide's own voice (UNDECODED_SHARE)."""
-        if self._echo is not None and isinstance(recognizer, StreamRecognizer):
-            recognizer.worth_decoding = self._worth_decoding
+        self._endpointer = recognizer if self._echo is not None and isinstance(recognizer, StreamRecognizer) \
+            else None
+        """The recognizer's endpointer, told what the listener knows of the guide's voice."""
+        if self._endpointer is not None:
+            self._endpointer.worth_decoding = self._worth_decoding
 
     @property
     def echo_delay(self) -> EchoDelay | None:
@@ -139,6 +142,8 @@ class Listener:
             cleaned = self._echo.cancel(samples, at) if self._echo is not None else samples
         if cleaned is None:
             return
+        if self._endpointer is not None and self._reference is not None:
+            self._endpointer.echo_present = self._reference.sounded_since(at - MAX_LAG_SECONDS)
         with stage("endpointing"):
             heard = self._recognizer.feed(AudioChunk.from_samples(cleaned, ASR_RATE, chunk.timestamp))
         for rec in heard:
