@@ -46,15 +46,16 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start_enroll(*args: str) -> subprocess.Popen[str]:
+    # (PYTHONFAULTHANDLER: a SIGABRT makes it print where each of its threads is, should it hang)
     return subprocess.Popen([sys.executable, "-m", "skill", "enroll", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1"})
 
 
 def answer_prompts(proc: subprocess.Popen[str], answer: Callable[[str], Path | None],
-                   stop_after: int | None = None) -> list[str]:
+                   stop_after: int | None = None) -> tuple[list[str], str]:
     """Play, into the virtual microphone, the recording `answer` picks for each "Say: ..." the guide
-    prints; returns the prompts (after `stop_after` of them: Ctrl-C instead)."""
+    prints; returns the prompts (after `stop_after` of them: Ctrl-C instead) and what it wrote to stderr."""
     assert proc.stdout is not None
     asked: list[str] = []
     with vaudio.MicFeed(rate=ASR_RATE) as feed:
@@ -71,8 +72,14 @@ def answer_prompts(proc: subprocess.Popen[str], answer: Callable[[str], Path | N
                 samples, rate = read_wav(path)
                 assert rate == ASR_RATE
                 feed.say(samples * FEED_VOLUME, len(samples) / rate)
-    proc.wait(timeout=120)
-    return asked
+    try:
+        # (drains both pipes: its stderr was never read, and a full pipe would stall it)
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=30)
+        raise AssertionError(f"enroll had not ended 120 s after its last prompt; it was at:\n{err}") from None
+    return asked, err
 
 
 def felixchen_answers() -> tuple[Callable[[str], Path | None], list[tuple[str, Path]]]:
@@ -127,8 +134,8 @@ def _no_model() -> Iterator[None]:
 def test_spoken_enrollment_through_the_microphone_makes_felixchen_understood() -> None:
     answer, judged = felixchen_answers()
     proc = start_enroll("--commands", "stop,back")
-    asked = answer_prompts(proc, answer)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
+    asked, err = answer_prompts(proc, answer)
+    assert proc.returncode == 0, err
     # each take was asked for, none asked again (the fan under his words is not "nothing heard")
     assert asked == ["stop"] * 3 + ["back"] * 3 + ["okay"] * 2 + ["good night"] * 2
     model = load_personal_model()
@@ -187,9 +194,9 @@ def test_enrollment_cut_off_half_way_keeps_the_old_model(tmp_path: Path) -> None
 
     answer, _ = felixchen_answers()
     proc = start_enroll("--commands", "stop,back", "--keep-recordings")
-    asked = answer_prompts(proc, answer, stop_after=4)
+    asked, err = answer_prompts(proc, answer, stop_after=4)
     assert asked == ["stop"] * 3 + ["back"]
-    assert proc.returncode == 130
+    assert proc.returncode == 130, err
     assert personal_model_path().read_bytes() == before
     assert not recordings_dir().exists()
     assert [p.name for p in personal_model_path().parent.iterdir()] == [personal_model_path().name]
