@@ -46,10 +46,13 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start_enroll(*args: str) -> subprocess.Popen[str]:
-    # (PYTHONFAULTHANDLER: a SIGABRT makes it print where each of its threads is, should it hang)
+    # Ctrl-C is its SIGINT, which a job started in the background of a shell without job control (`.ci/run &`)
+    # ignores, and its children with it: the child gets the default back, as a terminal would give it.
+    # (PYTHONFAULTHANDLER: a SIGABRT makes it print where each of its threads is, should it hang.)
     return subprocess.Popen([sys.executable, "-m", "skill", "enroll", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, cwd=REPO_ROOT,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1"})
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONFAULTHANDLER": "1"},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def answer_prompts(proc: subprocess.Popen[str], answer: Callable[[str], Path | None],
