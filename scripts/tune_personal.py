@@ -59,7 +59,7 @@ class Replay(PersonalModel):
 
     pending: Judgement | None = None
 
-    def judge(self, samples: np.ndarray) -> Judgement | None:
+    def judge(self, samples: np.ndarray, max_windows: int | None = None) -> Judgement | None:
         return self.pending
 
     @classmethod

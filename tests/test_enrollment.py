@@ -21,6 +21,7 @@ from skill.audio import ASR_RATE, read_wav
 from skill.hearing.commands import all_phrases
 from skill.hearing.personal import (
     OTHER,
+    Embedder,
     PersonalEngine,
     PersonalModel,
     load_personal_model,
@@ -314,3 +315,29 @@ def test_the_personal_model_names_only_commands_of_the_engines_grammar() -> None
     assert sum(everything.decode(u).intent == Intent.STOP for u in stops) >= 5  # (it would take them)
     wake = PersonalEngine(PocketsphinxEngine(WAKE_PHRASES), model, allowed={Intent.START})
     assert all(wake.decode(u).intent in (None, Intent.START) for u in stops)
+
+
+def test_one_pass_along_time_gives_each_windows_own_embeddings() -> None:
+    """The embedding network run once over a whole utterance must give what it gives each window alone: the
+    takes enrolled before and the utterances judged now are to be read alike."""
+    utterances = [u for _, u in enroll_set.synthetic("espeak-us-m7").judged[::9]]
+    along, windowed = Embedder(), Embedder(along_time=False)
+    assert along._along_time, "the shipped graph no longer takes the along-time edits"
+    compared = 0
+    for u in utterances:
+        a, w = along(u), windowed(u)
+        assert a.shape == w.shape
+        assert np.allclose(a, w, rtol=1e-5, atol=1e-4)
+        compared += len(a) > 1
+    assert compared >= 5  # (utterances of several windows, where the passes differ)
+
+
+def test_a_word_shorter_than_an_embedding_window_is_still_read() -> None:
+    """A clipped "go" of 0.1-0.3 s is shorter than the network's 0.76 s window: the room is put before it
+    (it made the network refuse the input, an exception in the middle of a session)."""
+    rng = np.random.default_rng(0)
+    embedder = Embedder()
+    for n in (1000, 3000, 5000):
+        clip = np.zeros(n, np.float32)
+        clip[n // 3:] = rng.normal(size=n - n // 3).astype(np.float32) * 0.3
+        assert embedder(clip).shape == (1, 96)

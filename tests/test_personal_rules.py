@@ -14,7 +14,7 @@ class Fixed(PersonalModel):
 
     given: Judgement | None = None
 
-    def judge(self, samples: np.ndarray) -> Judgement | None:
+    def judge(self, samples: np.ndarray, max_windows: int | None = None) -> Judgement | None:
         return self.given
 
 
