@@ -31,6 +31,7 @@ from benchtable import print_table  # noqa: E402
 from cpu_quota import CpuQuota  # noqa: E402
 
 from skill.session.live import AudioOptions, wait_for_wake_phrase  # noqa: E402
+from skill.session.loop import read_event_log  # noqa: E402
 from tests.asr_set import spoken  # noqa: E402
 from tests.vaudio import MicFeed  # noqa: E402
 
@@ -89,9 +90,7 @@ class Session:
         self.seen = 0
 
     def events(self) -> list[dict]:
-        if not self.events_path.exists():
-            return []
-        return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip()]
+        return read_event_log(self.events_path)
 
     def wait(self, predicate, timeout: float = 60.0) -> tuple[dict, float] | None:  # type: ignore[no-untyped-def]
         deadline = time.monotonic() + timeout

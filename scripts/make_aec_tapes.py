@@ -45,6 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 from skill.audio import ASR_RATE, frame_db, read_wav, resample  # noqa: E402
 from skill.paths import cache_dir  # noqa: E402
+from skill.session.loop import read_event_log  # noqa: E402
 from tests.asr_set import spoken  # noqa: E402
 from tests.vaudio import MicFeed, available  # noqa: E402
 
@@ -204,9 +205,7 @@ class Session:
                                      stdout=subprocess.DEVNULL, stderr=open(log, "w"))  # noqa: SIM115
 
     def events(self) -> list[dict]:
-        if not self.events_path.exists():
-            return []
-        return [json.loads(x) for x in self.events_path.read_text().splitlines() if x.strip()]
+        return read_event_log(self.events_path)
 
     def wait(self, predicate: Callable[[dict], bool], timeout: float) -> dict | None:
         deadline = time.monotonic() + timeout

@@ -158,3 +158,17 @@ def test_a_second_session_says_so_and_exits_2() -> None:
     from skill.session.lock import holder
 
     assert holder() is None
+
+
+def test_a_half_written_event_line_is_left_for_the_next_read(tmp_path: Path) -> None:
+    """A benchmark or test polling a live session's events file can catch the session mid-write: that read
+    must give the whole lines so far, not fail on the half one (it stopped a bench_session run)."""
+    from skill.session.loop import read_event_log
+
+    path = tmp_path / "events.jsonl"
+    assert read_event_log(path) == []
+    path.write_text('{"t": 0.0, "event": "start"}\n{"t": 1.2, "ev', encoding="utf-8")
+    assert read_event_log(path) == [{"t": 0.0, "event": "start"}]
+    with path.open("a", encoding="utf-8") as f:
+        f.write('ent": "said", "text": "Breathe in."}\n')
+    assert [e["event"] for e in read_event_log(path)] == ["start", "said"]

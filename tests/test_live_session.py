@@ -3,7 +3,6 @@ played into the virtual microphone at known moments, and the session's events ar
 
 from __future__ import annotations
 
-import json
 import random
 import select
 import subprocess
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from skill.routine.script import estimate_speech_seconds
+from skill.session.loop import read_event_log
 from tests.asr_set import build, set_dir, spoken
 from tests.vaudio import MicFeed, needs_virtual_audio, play_into_mic, speaker_into_mic
 
@@ -37,9 +37,7 @@ class Session:
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def events(self) -> list[dict]:
-        if not self.events_path.exists():
-            return []
-        return [json.loads(line) for line in self.events_path.read_text().splitlines() if line.strip()]
+        return read_event_log(self.events_path)
 
     def wait_for(self, predicate, timeout: float = 30.0) -> dict:  # type: ignore[no-untyped-def]
         found = self.poll_for(predicate, timeout)

@@ -14,6 +14,7 @@ import json
 import queue
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any, Protocol
 
 from skill.hearing.commands import Intent, parse
@@ -72,6 +73,15 @@ class EventLog:
             self._stream.flush()
         if self._echo is not None:
             self._echo(item)
+
+
+def read_event_log(path: Path) -> list[dict[str, Any]]:
+    """The events a session has written to `path` so far (none if it has not begun): whole lines only, as
+    a reader polling a running session's file can catch its newest line half written."""
+    if not path.exists():
+        return []
+    text = path.read_text(encoding="utf-8")
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
 class Inbox(Protocol):
