@@ -80,8 +80,9 @@ def read_event_log(path: Path) -> list[dict[str, Any]]:
     a reader polling a running session's file can catch its newest line half written."""
     if not path.exists():
         return []
-    text = path.read_text(encoding="utf-8")
-    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
+    data = path.read_bytes()  # (cut as bytes: the half line may end inside a character)
+    text = data[: data.rfind(b"\n") + 1].decode("utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 class Inbox(Protocol):
