@@ -347,6 +347,26 @@ def test_the_real_microphone_path_hears_a_command(clips: list, tmp_path: Path) -
     assert mic.rate == 44100  # captured at the device's own rate, handed on at 16 kHz
 
 
+@needs_virtual_audio
+def test_waiting_for_the_microphone_ends_soon_after_stop_even_with_no_audio() -> None:
+    import threading
+
+    from skill.hearing.microphone import STOP_POLL_SECONDS, Microphone
+
+    stop = threading.Event()
+    with Microphone(block_seconds=2.0) as mic:  # no block for 2 s: the wait is for nothing but `stop`
+        threading.Timer(0.3, stop.set).start()
+        started = time.monotonic()
+        got = []
+        for chunk in mic.chunks(timeout=5.0, stop=stop):
+            got.append(chunk)
+            if time.monotonic() - started > 3:
+                break
+        took = time.monotonic() - started
+    assert got == []
+    assert 0.3 <= took < 0.3 + 2 * STOP_POLL_SECONDS + 0.1, f"took {took:.2f} s"
+
+
 def test_a_command_inside_quieter_speech_is_still_found(engine: PocketsphinxEngine, clips: list) -> None:
     # What the echo canceller leaves of the guide's voice keeps the endpointer open around a "pause" said
     # over it; the person's louder words are decoded, not seconds of residue ("too long for a command").

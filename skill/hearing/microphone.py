@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,8 @@ QUEUE_BLOCKS = 500
 IDLE_BLOCK_SECONDS = 0.1
 """Audio per callback while idly listening for the wake phrase: nothing is cancelled then, and a wake-up of
 PortAudio, the ALSA plugin and Python every 20 ms was most of idle listening's CPU (3.4 % of a core here)."""
+STOP_POLL_SECONDS = 0.1
+"""How soon a waiting `chunks` sees `stop` when no audio comes (a stream still starting, a stall)."""
 
 
 class Microphone:
@@ -88,16 +91,14 @@ class Microphone:
             log.warning("the microphone stream stopped")
             self._queue.put(None)
 
-    def chunks(self, timeout: float | None = None) -> Iterator[AudioChunk]:
-        """16 kHz mono chunks, each with the monotonic time of its first sample, until the mic is closed."""
+    def chunks(self, timeout: float | None = None, stop: threading.Event | None = None) -> Iterator[AudioChunk]:
+        """16 kHz mono chunks, each with the monotonic time of its first sample, until the mic is closed, no
+        block came for `timeout` seconds, or `stop` is set (seen within STOP_POLL_SECONDS even with no audio)."""
         reported = 0
         # a streaming resampler: block-by-block one-shot resampling would click at every block edge
         resampler = soxr.ResampleStream(self.rate, ASR_RATE, 1, dtype="float32") if self.rate != ASR_RATE else None
         while True:
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                return
+            item = self._next_block(timeout, stop)
             if item is None:
                 return
             block, captured_at = item
@@ -110,3 +111,18 @@ class Microphone:
                                                 captured_at=captured_at)
             self._frames += len(block)
             yield chunk
+
+    def _next_block(self, timeout: float | None, stop: threading.Event | None) -> tuple[np.ndarray, float] | None:
+        """The next queued block; None at the end of the stream, after `timeout` with none, or once `stop` is set."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while stop is None or not stop.is_set():
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if stop is not None:
+                wait = STOP_POLL_SECONDS if wait is None else min(wait, STOP_POLL_SECONDS)
+            try:
+                item: tuple[np.ndarray, float] | None = self._queue.get(timeout=wait)
+                return item
+            except queue.Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    return None
+        return None

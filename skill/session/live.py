@@ -312,10 +312,8 @@ def wait_for_wake_phrase(options: AudioOptions, stop: threading.Event | None = N
     recognizer = StreamRecognizer(open_engine(options.engine, phrases=WAKE_PHRASES, quiet=True, personal=False))
     with Microphone(options.input_device, block_seconds=IDLE_BLOCK_SECONDS) as mic:
         while not mic.lost and (stop is None or not stop.is_set()):
-            # chunks() ends after a second with no audio (a new stream's start, a stall): look at `stop`, go on
-            for chunk in mic.chunks(timeout=1.0):
-                if stop is not None and stop.is_set():
-                    return False
+            # chunks() ends on `stop`, or after a second with no audio (a new stream's start, a stall): look again
+            for chunk in mic.chunks(timeout=1.0, stop=stop):
                 for rec in recognizer.feed(chunk):
                     if rec.intent is not None:
                         if notice:
