@@ -25,6 +25,15 @@ FAINT_HANGOVER_SECONDS = 0.4
 canceller's remains of the guide's voice stay above the room's floor, and held a "pause" said over a cue
 open until the cue ended (0.9-1.3 s after the word under a 25 % CPU quota). Not shorter: applied to every
 utterance, 0.4 s split 19 of 1265 synthetic clips in two (0.22 s: 60) and 0.6 s split 13."""
+FLOOR_START_DB = -60.0
+"""The floor never starts lower: a frame must be louder than this (and 10 dB over the floor) to be speech."""
+SEED_SECONDS = 0.5
+"""After a start or reset, the floor is the quietest frame of this much audio: rising from FLOOR_START_DB at
+1 dB/s, it took 30 s to reach a real fan at -27 dBFS, and every frame until then was "speech" (4.2 s cuts,
+a "pause" 1 s in lost, one 3 s in decided 2.5 s late)."""
+SEED_FRAMES = round(SEED_SECONDS * ASR_RATE / FRAME)
+DIGITAL_SILENCE_DB = -90.0
+"""Frames this quiet are a stream's start (zeros), not the room: they seed nothing."""
 PREROLL_SECONDS = 0.25
 PREROLL_FRAMES = int(PREROLL_SECONDS * ASR_RATE / FRAME)
 
@@ -84,7 +93,9 @@ class StreamRecognizer:
     def reset(self) -> None:
         self._pending = np.zeros(0, np.float32)
         self._time = 0.0  # stream time of the first pending sample
-        self._floor = -60.0
+        self._floor = FLOOR_START_DB
+        self._seeding = SEED_FRAMES
+        self._seed_level = np.inf
         self._history: deque[np.ndarray] = deque(maxlen=PREROLL_FRAMES + 1)
         self._speech: list[np.ndarray] | None = None
         self._speech_start = 0.0
@@ -112,9 +123,14 @@ class StreamRecognizer:
 
     def _frame(self, frame: np.ndarray, level: float, t: float) -> bool:
         """Take in one frame; True once it ends an utterance."""
-        # the floor follows quiet quickly and loudness slowly, so speech does not raise it
-        self._floor = level if level < self._floor else self._floor + 0.02
-        loud = level > max(self._floor + 10.0, -60.0)
+        if self._seeding and level > DIGITAL_SILENCE_DB:
+            self._seed_level = min(self._seed_level, level)
+            self._floor = max(FLOOR_START_DB, self._seed_level)
+            self._seeding -= 1
+        else:
+            # the floor follows quiet quickly and loudness slowly, so speech does not raise it
+            self._floor = level if level < self._floor else self._floor + 0.02
+        loud = level > max(self._floor + 10.0, FLOOR_START_DB)
         if self._speech is None:
             self._history.append(frame)
             self._loud_run = self._loud_run + 1 if loud else 0
