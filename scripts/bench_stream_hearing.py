@@ -15,15 +15,13 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
+from skill.audio import ASR_RATE, AudioChunk, read_wav
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.recognition import Engine
-from skill.hearing.recognizer import background, open_engine, recognize_samples
+from skill.hearing.recognizer import open_engine, recognize_samples
 from tests import real_set
 
 LEAD_SECONDS = 1.0
@@ -32,10 +30,7 @@ TAIL_SECONDS = 2.0
 
 def streamed_intent(engine: Engine, path: Path) -> str | None:
     """The first command the endpointer and engine take from the recording inside its own room's noise."""
-    samples, rate = read_wav(path)
-    said = resample(samples, rate, ASR_RATE).astype(np.float32)
-    room = background(said, int(TAIL_SECONDS * ASR_RATE))
-    stream = np.concatenate([room[: int(LEAD_SECONDS * ASR_RATE)], said, room])
+    _, stream = real_set.in_its_own_room(path, LEAD_SECONDS, TAIL_SECONDS)
     recognizer = StreamRecognizer(engine)
     step = ASR_RATE // 50
     heard = []

@@ -14,6 +14,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 DEFAULT_DIR = REPO_ROOT.parent / "shared" / "realspeech-dev"
@@ -72,3 +74,14 @@ def load(folder: Path | None = None) -> list[RealClip]:
         _, source, speaker = row["voice"].split("-", 2)
         clips.append(RealClip(folder / row["file"], row["intent"], source, speaker, row["phrase"]))
     return clips
+
+
+def in_its_own_room(path: Path, lead_seconds: float, tail_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """The recording at 16 kHz, and it inside a stream of its own room (its quietest frames, as
+    `background` makes them): `lead_seconds` before it and `tail_seconds` after, as a live session hears it."""
+    from skill.audio import ASR_RATE, read_wav, resample
+    from skill.hearing.recognizer import background
+
+    said = resample(*read_wav(path), ASR_RATE).astype(np.float32)
+    room = background(said, int(max(lead_seconds, tail_seconds) * ASR_RATE))
+    return said, np.concatenate([room[: int(lead_seconds * ASR_RATE)], said, room[: int(tail_seconds * ASR_RATE)]])

@@ -372,16 +372,13 @@ def test_a_command_in_a_fan_room_right_after_the_stream_starts_is_decided_on_tim
     # it, and until then all of it was "speech": a command said in the session's first seconds was lost in
     # a 4 s cut, or decided seconds late.
     from skill.hearing.endpointer import HANGOVER_SECONDS
-    from skill.hearing.recognizer import background
 
     clips = [c for c in real_set.load() if c.source == "felixchen" and c.is_command]
     if not clips:
         pytest.skip(f"no recordings of felixchen at {real_set.real_dir()}")
     late = []
     for clip in clips[::10]:
-        said = resample(*read_wav(clip.path), ASR_RATE).astype(np.float32)
-        room = background(said, 3 * ASR_RATE)
-        stream = np.concatenate([room[:ASR_RATE], said, room])
+        said, stream = real_set.in_its_own_room(clip.path, lead_seconds=1.0, tail_seconds=3.0)
         levels = frame_db(said)
         words_end = 1.0 + (np.nonzero(levels > np.percentile(levels, 10) + 10)[0][-1] + 1) * 0.02
         recognizer = StreamRecognizer(engine)

@@ -120,8 +120,7 @@ class Microphone:
             if stop is not None:
                 wait = STOP_POLL_SECONDS if wait is None else min(wait, STOP_POLL_SECONDS)
             try:
-                item: tuple[np.ndarray, float] | None = self._queue.get(timeout=wait)
-                return item
+                return self._queue.get(timeout=wait)
             except queue.Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     return None
