@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from skill.audio import ASR_RATE, AudioChunk, read_wav
+from skill.audio import ASR_RATE, chunks_of, read_wav
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.recognizer import open_engine, recognize_samples
 from tests import real_set
@@ -130,16 +130,12 @@ def main() -> int:
         samples, _ = read_wav(set_dir() / clip.path)
         speech_end = len(samples) / ASR_RATE - 0.4  # the clip has 0.4 s of quiet after the words
         stream.reset()
-        step = ASR_RATE // 50
-        tail = np.zeros(ASR_RATE, np.float32)
-        audio = np.concatenate([samples, tail])
-        for i in range(0, len(audio), step):
-            chunk = AudioChunk.from_samples(audio[i: i + step], ASR_RATE, timestamp=i / ASR_RATE)
+        for chunk in chunks_of(np.concatenate([samples, np.zeros(ASR_RATE, np.float32)]), ASR_RATE):
             started = time.perf_counter()
             out = stream.feed(chunk)
             compute = time.perf_counter() - started
             if out:
-                decided = (i + step) / ASR_RATE
+                decided = chunk.timestamp + chunk.frames / ASR_RATE
                 lat.append(max(0.0, decided - speech_end) + compute)
                 break
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from skill.audio import ASR_RATE, AudioChunk, read_wav
+from skill.audio import ASR_RATE, chunks_of, read_wav
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.recognition import Engine
 from skill.hearing.recognizer import open_engine, recognize_samples
@@ -32,11 +32,7 @@ def streamed_intent(engine: Engine, path: Path) -> str | None:
     """The first command the endpointer and engine take from the recording inside its own room's noise."""
     _, stream = real_set.in_its_own_room(path, LEAD_SECONDS, TAIL_SECONDS)
     recognizer = StreamRecognizer(engine)
-    step = ASR_RATE // 50
-    heard = []
-    for i in range(0, len(stream), step):
-        heard += recognizer.feed(AudioChunk.from_samples(stream[i:i + step], ASR_RATE, i / ASR_RATE))
-    heard += recognizer.flush()
+    heard = [r for chunk in chunks_of(stream, ASR_RATE) for r in recognizer.feed(chunk)] + recognizer.flush()
     return next((r.intent.value for r in heard if r.intent is not None), None)
 
 

@@ -133,10 +133,8 @@ def write_wav(path: str | Path, samples: np.ndarray, rate: int) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def wav_to_chunks(path: str | Path, rate: int = ASR_RATE, chunk_seconds: float = 0.1) -> Iterator[AudioChunk]:
-    """A WAV file as mono 16-bit chunks at `rate`, so tests feed real files through the real code."""
-    samples, file_rate = read_wav(path)
-    samples = resample(samples, file_rate, rate)
+def chunks_of(samples: np.ndarray, rate: int, chunk_seconds: float = 0.02) -> Iterator[AudioChunk]:
+    """Samples as the microphone would deliver them: chunks of `chunk_seconds`, stamped from 0."""
     step = max(1, int(rate * chunk_seconds))
     for start in range(0, len(samples), step):
         yield AudioChunk.from_samples(samples[start : start + step], rate, timestamp=start / rate)

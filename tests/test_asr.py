@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from skill.audio import ASR_RATE, AudioChunk, frame_db, read_wav, resample
+from skill.audio import ASR_RATE, chunks_of, frame_db, read_wav, resample
 from skill.hearing.commands import all_phrases
 from skill.hearing.endpointer import FAINT_HANGOVER_SECONDS, StreamRecognizer
 from skill.hearing.models import find_vosk_model
@@ -54,10 +54,7 @@ def run(engine: PocketsphinxEngine, clips: list) -> list[tuple[object, str]]:
 
 def stream_through(rec: StreamRecognizer, stream: np.ndarray) -> list:
     """Everything the recognizer makes of a 16 kHz stream fed in 20 ms chunks, the end flushed."""
-    heard = []
-    for i in range(0, len(stream), 320):
-        heard += rec.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
-    return heard + rec.flush()
+    return [r for chunk in chunks_of(stream, ASR_RATE) for r in rec.feed(chunk)] + rec.flush()
 
 
 def test_clean_commands_are_understood(engine: PocketsphinxEngine, clips: list) -> None:
@@ -382,10 +379,8 @@ def test_a_command_in_a_fan_room_right_after_the_stream_starts_is_decided_on_tim
         levels = frame_db(said)
         words_end = 1.0 + (np.nonzero(levels > np.percentile(levels, 10) + 10)[0][-1] + 1) * 0.02
         recognizer = StreamRecognizer(engine)
-        cuts = []
-        for i in range(0, len(stream), 320):
-            cuts += [(i + 320) / ASR_RATE for _ in recognizer.feed(AudioChunk.from_samples(stream[i:i + 320],
-                                                                                          ASR_RATE, i / ASR_RATE))]
+        cuts = [chunk.timestamp + chunk.frames / ASR_RATE
+                for chunk in chunks_of(stream, ASR_RATE) for _ in recognizer.feed(chunk)]
         if not cuts or not words_end < cuts[0] <= words_end + HANGOVER_SECONDS + 0.5:
             late.append((clip.path.name, round(words_end, 2), cuts))
     assert not late, late
@@ -432,10 +427,9 @@ def test_a_command_over_the_guide_is_decided_once_the_person_stops_not_when_the_
     def decided_at(echo_present: bool) -> float:
         recognizer = StreamRecognizer(engine)
         recognizer.echo_present = echo_present
-        for i in range(0, len(stream), 320):
-            heard = recognizer.feed(AudioChunk.from_samples(stream[i:i + 320], ASR_RATE, i / ASR_RATE))
-            if any(r.intent is not None and r.intent.value == "pause" for r in heard):
-                return (i + 320) / ASR_RATE
+        for chunk in chunks_of(stream, ASR_RATE):
+            if any(r.intent is not None and r.intent.value == "pause" for r in recognizer.feed(chunk)):
+                return chunk.timestamp + chunk.frames / ASR_RATE
         return float("inf")
 
     assert decided_at(True) <= words_end + FAINT_HANGOVER_SECONDS + 0.1
