@@ -135,7 +135,7 @@ def main() -> int:
             out = stream.feed(chunk)
             compute = time.perf_counter() - started
             if out:
-                decided = chunk.timestamp + chunk.frames / ASR_RATE
+                decided = chunk.end
                 lat.append(max(0.0, decided - speech_end) + compute)
                 break
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -64,6 +64,11 @@ class AudioChunk:
         return self.frames / self.rate
 
     @property
+    def end(self) -> float:
+        """Where the chunk ends on its `timestamp`'s clock: when what it brings can first be acted on."""
+        return self.timestamp + self.seconds
+
+    @property
     def audio(self) -> bytes:
         """Raw little-endian 16-bit PCM."""
         return float_to_pcm16(self._samples)

@@ -379,8 +379,7 @@ def test_a_command_in_a_fan_room_right_after_the_stream_starts_is_decided_on_tim
         levels = frame_db(said)
         words_end = 1.0 + (np.nonzero(levels > np.percentile(levels, 10) + 10)[0][-1] + 1) * 0.02
         recognizer = StreamRecognizer(engine)
-        cuts = [chunk.timestamp + chunk.frames / ASR_RATE
-                for chunk in chunks_of(stream, ASR_RATE) for _ in recognizer.feed(chunk)]
+        cuts = [chunk.end for chunk in chunks_of(stream, ASR_RATE) for _ in recognizer.feed(chunk)]
         if not cuts or not words_end < cuts[0] <= words_end + HANGOVER_SECONDS + 0.5:
             late.append((clip.path.name, round(words_end, 2), cuts))
     assert not late, late
@@ -429,7 +428,7 @@ def test_a_command_over_the_guide_is_decided_once_the_person_stops_not_when_the_
         recognizer.echo_present = echo_present
         for chunk in chunks_of(stream, ASR_RATE):
             if any(r.intent is not None and r.intent.value == "pause" for r in recognizer.feed(chunk)):
-                return chunk.timestamp + chunk.frames / ASR_RATE
+                return chunk.end
         return float("inf")
 
     assert decided_at(True) <= words_end + FAINT_HANGOVER_SECONDS + 0.1
