@@ -47,11 +47,12 @@ def process_tree(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """CPU time of the session and its children so far."""
+    """CPU time of the session and its children so far, those that have ended included (a phrase
+    preparation's child ends mid-session: without its time the CPU from then on came out negative)."""
     total = 0.0
     for p in process_tree(pid):
         fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        total += (int(fields[11]) + int(fields[12])) / TICKS
+        total += sum(int(f) for f in fields[11:15]) / TICKS  # utime, stime, and of ended children reaped
     return total
 
 
@@ -238,6 +239,11 @@ def print_profile(profile: dict) -> None:
     total = profile["process_cpu"] + profile["recognizer_cpu"]
     rows.append((f"total over {seconds:.0f} s", f"{100 * total / seconds:.2f}% of one core", "< 5%"))
     print_table(rows)
+    threads = profile.get("threads", {})
+    if threads:
+        print()
+        print_table([(f"thread {name}", f"{100 * cpu / seconds:.2f}% of one core", "")
+                     for name, cpu in sorted(threads.items(), key=lambda kv: -kv[1]) if cpu > 0])
 
 
 if __name__ == "__main__":

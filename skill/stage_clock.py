@@ -82,6 +82,31 @@ def process_cpu_seconds(pid: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds() -> dict[str, float]:
+    """CPU so far of each live thread of this process, by name (Python's name, else the kernel's), from /proc.
+
+    Native threads (PortAudio's, onnxruntime's) have only the kernel's name; a thread that has ended is in
+    the process's total but not here.
+    """
+    names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").glob("*"):
+        try:
+            comm, fields = task.joinpath("stat").read_text().rsplit(")", 1)
+        except OSError:
+            continue
+        rest = fields.split()
+        name = names.get(int(task.name)) or comm.split("(", 1)[1] + " (native)"
+        out[name] = out.get(name, 0.0) + (int(rest[11]) + int(rest[12])) / tick
+    return out
+
+
+def thread_cpu_since(before: dict[str, float]) -> dict[str, float]:
+    """Each thread's CPU since `before` (a `thread_cpu_seconds()`); a thread born since counts in full."""
+    return {name: cpu - before.get(name, 0.0) for name, cpu in thread_cpu_seconds().items()}
+
+
 def write_report(extra: dict[str, Any]) -> None:
     """The totals (and `extra`) into $BEDTIME_STRETCH_PROFILE, when profiling."""
     path = os.environ.get(ENV)

@@ -215,6 +215,7 @@ class LiveSession:
         started, started_cpu = time.monotonic(), time.process_time()
         child_cpu = self._recognizer_cpu()
         loop_cpu = time.thread_time()
+        threads_cpu = stage_clock.thread_cpu_seconds()
         stage_clock.reset()
         try:
             state = run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book,
@@ -226,7 +227,8 @@ class LiveSession:
             audio = self._audio_report(seconds)
             if stage_clock.ENABLED:
                 stage_clock.write_report({**audio, "process_cpu": time.process_time() - started_cpu,
-                                          "recognizer_cpu": self._recognizer_cpu() - child_cpu})
+                                          "recognizer_cpu": self._recognizer_cpu() - child_cpu,
+                                          "threads": stage_clock.thread_cpu_since(threads_cpu)})
             if state is None or not state.ended:
                 # ended from outside (Ctrl-C, SIGTERM): nothing queued is wanted now, and waiting for it
                 # would keep a service manager waiting for seconds
