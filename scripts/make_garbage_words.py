@@ -7,7 +7,8 @@ The words compete with the command phrases in the pocketsphinx engine's second s
 Frequencies come from the unigrams of the en-us language model in the pocketsphinx wheel, words from its
 pronouncing dictionary. A word is left out when it is a one-word command or sounds exactly like one
 (cmudict: "weight" for "wait"), and so is the rarest word of any longer phrase the list could spell out
-("go" of "go on")."""
+("go" of "go on"). Other voice assistants' wake words follow them: a person in bed talks to the other
+assistants in the room, and "alexa", "computer" were heard as "let's start", "continue" (real recordings)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from skill.hearing.commands import WAKE_PHRASES, all_phrases  # noqa: E402
 from skill.hearing.pocketsphinx_engine import GARBAGE_WORDS_FILE  # noqa: E402
+
+OTHER_ASSISTANTS = ("alexa", "computer", "google", "siri", "jarvis", "hey", "okay")
+"""Their wake words ("hey google", "okay google", "hey siri"), as words of the pronouncing dictionary."""
 
 
 def by_frequency(lm: Path, dictionary: Path) -> list[str]:
@@ -56,6 +60,7 @@ def main() -> int:
     for words in phrases:
         if len(words) > 1 and all(w in chosen for w in words):
             chosen.remove(max(words, key=lambda w: rank.get(w, len(rank))))
+    chosen += [w for w in OTHER_ASSISTANTS if w not in chosen and decoder.lookup_word(w)]
     GARBAGE_WORDS_FILE.write_text("\n".join(chosen) + "\n")
     print(f"{GARBAGE_WORDS_FILE}: {len(chosen)} words")
     return 0

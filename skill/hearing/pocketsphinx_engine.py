@@ -23,8 +23,8 @@ from skill.hearing.rejection import Evidence, RejectionModel
 log = logging.getLogger(__name__)
 
 GARBAGE_WORDS_FILE = paths.PACKAGE_DATA / "garbage_words.txt"
-"""Common English words that are not commands (scripts/make_garbage_words.py): the competition a command
-phrase must beat."""
+"""Common English words that are not commands, and other assistants' wake words (scripts/make_garbage_words.py):
+the competition a command phrase must beat."""
 GARBAGE_BEAM, GARBAGE_WORD_BEAM = 1e-30, 1e-20
 """The garbage search's pruning (pocketsphinx's defaults are 1e-48 and 7e-29)."""
 
