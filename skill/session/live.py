@@ -215,7 +215,7 @@ class LiveSession:
         started, started_cpu = time.monotonic(), time.process_time()
         child_cpu = self._recognizer_cpu()
         loop_cpu = time.thread_time()
-        threads_cpu = stage_clock.thread_cpu_seconds()
+        threads_cpu = stage_clock.thread_cpu_seconds() if stage_clock.ENABLED else {}
         stage_clock.reset()
         try:
             state = run_live(self.routine, self.inbox, self.speaker, tempo=tempo, events=events, book=book,
