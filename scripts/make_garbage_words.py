@@ -47,20 +47,24 @@ def main() -> int:
     whole = {p[0] for p in phrases if len(p) == 1}
     sounds_like_a_command = {decoder.lookup_word(w) for w in whole}
     ranked = by_frequency(model / "en-us.lm.bin", model / "cmudict-en-us.dict")
+
+    def allowed(word: str) -> bool:
+        pronunciation = decoder.lookup_word(word)
+        return word.replace("'", "").isalpha() and word not in whole and bool(pronunciation) \
+            and pronunciation not in sounds_like_a_command
+
     chosen: list[str] = []
     for word in ranked:
-        pronunciation = decoder.lookup_word(word)
-        if word.replace("'", "").isalpha() and word not in whole and pronunciation \
-                and pronunciation not in sounds_like_a_command:
+        if allowed(word):
             chosen.append(word)
         if len(chosen) == args.count:
             break
-    # a run of common words must not spell out a command ("go" "on"): drop the rarest word of each
+    chosen += [w for w in OTHER_ASSISTANTS if w not in chosen and allowed(w)]
+    # a run of these words must not spell out a command ("go" "on"): drop the rarest word of each
     rank = {w: i for i, w in enumerate(ranked)}
     for words in phrases:
         if len(words) > 1 and all(w in chosen for w in words):
             chosen.remove(max(words, key=lambda w: rank.get(w, len(rank))))
-    chosen += [w for w in OTHER_ASSISTANTS if w not in chosen and decoder.lookup_word(w)]
     GARBAGE_WORDS_FILE.write_text("\n".join(chosen) + "\n")
     print(f"{GARBAGE_WORDS_FILE}: {len(chosen)} words")
     return 0

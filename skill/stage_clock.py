@@ -75,11 +75,18 @@ def process_cpu_seconds(pid: int | None = None) -> float:
     """User + system CPU of a process so far (this one by default), from /proc (Linux)."""
     if pid is None:
         return time.process_time()
+    stat = _read_stat(Path(f"/proc/{pid}/stat"))
+    return stat[1] if stat is not None else 0.0
+
+
+def _read_stat(path: Path) -> tuple[str, float] | None:
+    """A /proc stat file's command name and user + system CPU seconds; None where it is gone."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        head, tail = path.read_text().rsplit(")", 1)
     except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None
+    fields = tail.split()
+    return head.split("(", 1)[1], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def thread_cpu_seconds() -> dict[str, float]:
@@ -89,16 +96,14 @@ def thread_cpu_seconds() -> dict[str, float]:
     the process's total but not here.
     """
     names = {t.native_id: t.name for t in threading.enumerate() if t.native_id is not None}
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for task in Path("/proc/self/task").glob("*"):
-        try:
-            comm, fields = task.joinpath("stat").read_text().rsplit(")", 1)
-        except OSError:
+        stat = _read_stat(task / "stat")
+        if stat is None:
             continue
-        rest = fields.split()
-        name = names.get(int(task.name)) or comm.split("(", 1)[1] + " (native)"
-        out[name] = out.get(name, 0.0) + (int(rest[11]) + int(rest[12])) / tick
+        comm, cpu = stat
+        name = names.get(int(task.name)) or f"{comm} (native)"
+        out[name] = out.get(name, 0.0) + cpu
     return out
 
 
