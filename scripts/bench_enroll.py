@@ -5,6 +5,7 @@ utterance (one core). Speakers: felixchen (real, a loud fan; his "stop" and "bac
 voices held out of the recognizer's tuning, in pink and brown noise (tests/enroll_set.py).
 
 Usage: .venv/bin/python scripts/bench_enroll.py [--speakers felixchen,espeak-us-m7,espeak-gb-m3]
+                                                [--engine auto|spotter|pocketsphinx]
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 from benchtable import print_table  # noqa: E402
 
-from skill.hearing.commands import all_phrases  # noqa: E402
-from skill.hearing.personal import PersonalModel, features  # noqa: E402
-from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
-from skill.hearing.recognition import Recognition  # noqa: E402
+from skill.hearing.embedding import features  # noqa: E402
+from skill.hearing.personal import PersonalModel  # noqa: E402
+from skill.hearing.recognition import Engine, Recognition  # noqa: E402
+from skill.hearing.recognizer import open_engine  # noqa: E402
 from tests import enroll_set  # noqa: E402
 
 TARGET_UNDERSTOOD = 0.97
@@ -69,7 +70,7 @@ def understood(recs: list[Recognition], judged: list[tuple[str, np.ndarray]], on
     return Counts(ok, len(commands), false, len(others))
 
 
-def unseen_false(engine: PocketsphinxEngine, speaker: enroll_set.Speaker, takes: int,
+def unseen_false(engine: Engine, speaker: enroll_set.Speaker, takes: int,
                  before: list[Recognition]) -> tuple[list[bool], list[bool]]:
     """Per judged non-command of a word the speaker also enrolled, judged by a model enrolled without that
     word's takes: whether it was taken for a command, and whether it is in the tuning part."""
@@ -95,9 +96,10 @@ def at_most(k: int, n: int) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speakers", default="felixchen," + ",".join(enroll_set.SYNTHETIC_VOICES))
+    parser.add_argument("--engine", default="auto", help="the general recognizer (default: as a session picks it)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core, as the target says
-    engine = PocketsphinxEngine(all_phrases())
+    engine = open_engine(args.engine, quiet=True, personal=False)
     features(np.zeros(16000, np.float32))  # (the ONNX sessions load once, not in the first measurement)
     rows: list[tuple[str, str, str]] = []
     for name in args.speakers.split(","):

@@ -19,9 +19,9 @@ import pytest
 
 from skill.audio import ASR_RATE, read_wav
 from skill.hearing.commands import all_phrases
+from skill.hearing.embedding import Embedder
 from skill.hearing.personal import (
     OTHER,
-    Embedder,
     PersonalEngine,
     PersonalModel,
     load_personal_model,
