@@ -35,34 +35,40 @@ def by_frequency(lm: Path, dictionary: Path) -> list[str]:
     return sorted(words, key=lambda w: (-model.prob([w]), w))
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--count", type=int, default=300)
-    args = ap.parse_args()
+def non_command_words(count: int) -> list[str]:
+    """The `count` most frequent words that are neither a one-word command nor sound exactly like one."""
     from pocketsphinx import Decoder, get_model_path
 
     model = Path(get_model_path()) / "en-us"
     decoder = Decoder(hmm=str(model / "en-us"), dict=str(model / "cmudict-en-us.dict"), loglevel="FATAL")
-    phrases = [p.split() for p in [*all_phrases(), *WAKE_PHRASES]]
-    whole = {p[0] for p in phrases if len(p) == 1}
+    whole = {p[0] for p in _phrases() if len(p) == 1}
     sounds_like_a_command = {decoder.lookup_word(w) for w in whole}
-    ranked = by_frequency(model / "en-us.lm.bin", model / "cmudict-en-us.dict")
 
     def allowed(word: str) -> bool:
         pronunciation = decoder.lookup_word(word)
         return word.replace("'", "").isalpha() and word not in whole and bool(pronunciation) \
             and pronunciation not in sounds_like_a_command
 
-    chosen: list[str] = []
-    for word in ranked:
-        if allowed(word):
-            chosen.append(word)
-        if len(chosen) == args.count:
-            break
-    chosen += [w for w in OTHER_ASSISTANTS if w not in chosen and allowed(w)]
+    ranked = by_frequency(model / "en-us.lm.bin", model / "cmudict-en-us.dict")
+    chosen = [w for w in ranked if allowed(w)][:count]
+    return chosen + [w for w in OTHER_ASSISTANTS if w not in chosen and allowed(w)]
+
+
+def _phrases() -> list[list[str]]:
+    return [p.split() for p in [*all_phrases(), *WAKE_PHRASES]]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--count", type=int, default=300)
+    args = ap.parse_args()
+    from pocketsphinx import get_model_path
+
+    model = Path(get_model_path()) / "en-us"
+    chosen = non_command_words(args.count)
     # a run of these words must not spell out a command ("go" "on"): drop the rarest word of each
-    rank = {w: i for i, w in enumerate(ranked)}
-    for words in phrases:
+    rank = {w: i for i, w in enumerate(by_frequency(model / "en-us.lm.bin", model / "cmudict-en-us.dict"))}
+    for words in _phrases():
         if len(words) > 1 and all(w in chosen for w in words):
             chosen.remove(max(words, key=lambda w: rank.get(w, len(rank))))
     GARBAGE_WORDS_FILE.write_text("\n".join(chosen) + "\n")
