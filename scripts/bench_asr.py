@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Recognizer benchmark: accuracy by voice and noise, false accepts, latency, real-time factor, memory.
 
-Usage: .venv/bin/python scripts/bench_asr.py [--engine auto|vosk|pocketsphinx] [--noisy-per-voice N]
+Usage: .venv/bin/python scripts/bench_asr.py [--engine auto|vosk|spotter|pocketsphinx] [--noisy-per-voice N]
 Builds (once) the synthetic test set of tests/asr_set.py, reads the recordings of real people of
 tests/real_set.py (../shared/realspeech-dev), and prints a table for each.
 """
@@ -61,7 +61,7 @@ def real_table(engine: object, clips: list[real_set.RealClip], errors: list[tupl
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--engine", default="pocketsphinx")
+    ap.add_argument("--engine", default="auto")
     ap.add_argument("--noisy-per-voice", type=int, default=12)
     ap.add_argument("--show-errors", action="store_true")
     args = ap.parse_args()

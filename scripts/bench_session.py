@@ -84,7 +84,7 @@ class Session:
         self.events_path = events
         verbose = ["-v"] if os.environ.get("BENCH_DEBUG") else []
         env = {**os.environ, "BEDTIME_STRETCH_PROFILE": str(profile)}
-        self.proc = subprocess.Popen([sys.executable, "-m", "skill", *verbose, "run", "--engine", "pocketsphinx",
+        self.proc = subprocess.Popen([sys.executable, "-m", "skill", *verbose, "run", "--engine", "spotter",
                                       "--events", str(events)], cwd=cwd, stdout=subprocess.DEVNULL, env=env,
                                      stderr=open(events.with_suffix(".log"), "w"),  # noqa: SIM115
                                      preexec_fn=quota.enter if quota else None)

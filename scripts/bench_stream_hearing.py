@@ -4,7 +4,7 @@
 bench_asr and the rejection's fitting use. A phrase said with pauses is several pieces live, and any
 piece taken is a false accept: this is where the two differ.
 
-Usage: .venv/bin/python scripts/bench_stream_hearing.py [--engine auto|vosk|pocketsphinx] [--personal]
+Usage: .venv/bin/python scripts/bench_stream_hearing.py [--engine auto|vosk|spotter|pocketsphinx] [--personal]
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def pct(a: int, b: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", default="pocketsphinx")
+    parser.add_argument("--engine", default="auto")
     parser.add_argument("--personal", action="store_true", help="with the enrolled personal model, if any")
     args = parser.parse_args()
     clips = real_set.load()

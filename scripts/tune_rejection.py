@@ -28,8 +28,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from skill.audio import read_wav  # noqa: E402
 from skill.hearing.commands import Intent, all_phrases  # noqa: E402
+from skill.hearing.padding import as_utterance  # noqa: E402
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
-from skill.hearing.recognizer import as_utterance  # noqa: E402
 from skill.hearing.rejection import REJECTION_FILE, Evidence, RejectionModel  # noqa: E402
 from tests import real_set  # noqa: E402
 from tests.asr_set import TUNING_VOICES, build, set_dir  # noqa: E402

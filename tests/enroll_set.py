@@ -20,8 +20,8 @@ import numpy as np
 
 from skill.audio import ASR_RATE, read_wav
 from skill.hearing.commands import PHRASES, Intent, all_phrases, parse
+from skill.hearing.padding import as_utterance
 from skill.hearing.personal import OTHER
-from skill.hearing.recognizer import as_utterance
 from tests import asr_set, real_set
 
 MAX_TAKES = 3

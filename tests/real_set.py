@@ -80,8 +80,9 @@ def in_its_own_room(path: Path, lead_seconds: float, tail_seconds: float) -> tup
     """The recording at 16 kHz, and it inside a stream of its own room (its quietest frames, as
     `background` makes them): `lead_seconds` before it and `tail_seconds` after, as a live session hears it."""
     from skill.audio import ASR_RATE, read_wav, resample
-    from skill.hearing.recognizer import background
+    from skill.hearing.padding import background
 
     said = resample(*read_wav(path), ASR_RATE).astype(np.float32)
     room = background(said, int(max(lead_seconds, tail_seconds) * ASR_RATE))
     return said, np.concatenate([room[: int(lead_seconds * ASR_RATE)], said, room[: int(tail_seconds * ASR_RATE)]])
+

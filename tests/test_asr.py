@@ -16,9 +16,10 @@ from skill.audio import ASR_RATE, chunks_of, frame_db, read_wav, resample
 from skill.hearing.commands import all_phrases
 from skill.hearing.endpointer import FAINT_HANGOVER_SECONDS, StreamRecognizer
 from skill.hearing.models import find_vosk_model
+from skill.hearing.padding import as_utterance
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
 from skill.hearing.recognition import Engine
-from skill.hearing.recognizer import as_utterance, open_engine, recognize_samples
+from skill.hearing.recognizer import open_engine, recognize_samples
 from skill.hearing.vosk_engine import VoskEngine
 from tests import real_set
 from tests.asr_set import build, set_dir
@@ -63,15 +64,6 @@ def test_clean_commands_are_understood(engine: PocketsphinxEngine, clips: list) 
     accuracy = np.mean([got == c.intent for c, got in results])
     # where pocketsphinx stands on synthetic voices (bench_asr.py has the full table); a regression fails
     assert accuracy >= 0.82, accuracy
-
-
-@pytest.fixture(scope="module")
-def real_judges() -> list[real_set.RealClip]:
-    """Real people the rejection was never fitted on (tests/real_set.py keeps the split)."""
-    clips = [c for c in real_set.load() if not c.for_fitting]
-    if not clips:
-        pytest.skip(f"no recordings of real people at {real_set.real_dir()}")
-    return clips
 
 
 def intents_of(engine: Engine, clips: list[real_set.RealClip]) -> list[str]:

@@ -12,7 +12,8 @@ import pytest
 
 from skill.audio import read_wav
 from skill.errors import UserError
-from skill.hearing.recognizer import as_utterance, open_engine
+from skill.hearing.padding import as_utterance
+from skill.hearing.recognizer import open_engine
 from skill.hearing.recognizer_worker import EngineProcess
 from tests.asr_set import build, set_dir
 

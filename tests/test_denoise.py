@@ -6,7 +6,7 @@ import numpy as np
 
 from skill.audio import ASR_RATE, FRAME, frame_db, read_wav
 from skill.hearing.denoise import reduce_noise
-from skill.hearing.recognizer import as_utterance, background
+from skill.hearing.padding import as_utterance, background
 from tests.asr_set import build, mix, noise, set_dir
 
 

@@ -20,6 +20,7 @@ import pytest
 from skill.audio import ASR_RATE, read_wav
 from skill.hearing.commands import all_phrases
 from skill.hearing.embedding import Embedder
+from skill.hearing.padding import as_utterance
 from skill.hearing.personal import (
     OTHER,
     PersonalEngine,
@@ -30,7 +31,7 @@ from skill.hearing.personal import (
 )
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
 from skill.hearing.recognition import Recognition
-from skill.hearing.recognizer import as_utterance, open_engine
+from skill.hearing.recognizer import open_engine
 from tests import enroll_set, vaudio
 from tests.real_set import REPO_ROOT
 

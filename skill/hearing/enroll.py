@@ -23,9 +23,9 @@ from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, write_w
 from skill.errors import UserError
 from skill.hearing.commands import PHRASES, Intent
 from skill.hearing.endpointer import MAX_COMMAND_SECONDS, StreamRecognizer, voiced_span
+from skill.hearing.padding import as_utterance
 from skill.hearing.personal import OTHER, PersonalModel, personal_model_path, recordings_dir
 from skill.hearing.recognition import Recognition
-from skill.hearing.recognizer import as_utterance
 
 log = logging.getLogger(__name__)
 

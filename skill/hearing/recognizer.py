@@ -1,8 +1,10 @@
 """Offline command recognition: the Recognizer protocol, the engines behind it, and rejection.
 
 Audio is cut into utterances by an energy endpointer (shared by the engines), and the loud part of each is
-decoded against a grammar of the command phrases, then judged. Vosk weighs its own "[unk]" and word
-confidences; pocketsphinx has the steady noise taken out first, and a small learnt model
+judged. The command spotter (the default without Vosk's model) names the command, or none, from the speech
+embeddings of the utterance. Vosk decodes against a grammar of the command phrases and weighs its own
+"[unk]" and word confidences; pocketsphinx (`--engine pocketsphinx`, and the bedside service's wake
+phrases) has the steady noise taken out first, and a small learnt model
 (skill/data/rejection.json) weighs how well the phrase explains the audio against the best any sound
 could, how its words cover the speech, whether a second search of the grammar agrees, and durations.
 Everything else is "no command": a partner talking, breathing, the guide's own sentences."""
@@ -16,12 +18,14 @@ from pathlib import Path
 import numpy as np
 import soxr
 
-from skill.audio import ASR_RATE, FRAME, AudioChunk, frame_db, read_wav, resample
+from skill.audio import ASR_RATE, AudioChunk, read_wav
 from skill.errors import UserError
 from skill.hearing.commands import all_phrases
 from skill.hearing.endpointer import StreamRecognizer
+from skill.hearing.padding import as_utterance
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
 from skill.hearing.recognition import Engine, Recognition, phrase_intent
+from skill.hearing.spotter import SpotterEngine
 from skill.hearing.vosk_engine import VoskEngine
 
 log = logging.getLogger(__name__)
@@ -42,21 +46,33 @@ def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quie
     return PersonalEngine(general, model, {i for p in (phrases or all_phrases()) if (i := phrase_intent(p))})
 
 
+ENGINES = ("auto", "vosk", "spotter", "pocketsphinx")
+
+
 def _open_general(engine: str, phrases: Sequence[str] | None, quiet: bool) -> Engine:
     from skill.hearing.models import find_vosk_model
 
     phrases = list(phrases or all_phrases())
-    if engine not in ("auto", "vosk", "pocketsphinx"):
-        raise UserError(f"--engine {engine}: must be auto, vosk or pocketsphinx")
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine}: must be {', '.join(ENGINES[:-1])} or {ENGINES[-1]}")
     if engine in ("auto", "vosk"):
         model = find_vosk_model()
         if model is not None:
             return VoskEngine(model, phrases)
         if engine == "vosk":
             raise UserError("no Vosk model installed: run `bedtime-stretch models download`, or use --engine "
-                            "pocketsphinx")
+                            "spotter")
         if not quiet:
-            log.warning("using the built-in recognizer; `bedtime-stretch models download` improves accuracy")
+            log.warning("using the built-in recognizer (the command spotter); `bedtime-stretch models download` "
+                        "installs Vosk's model")
+    if engine in ("auto", "spotter") and set(phrases) <= set(all_phrases()):
+        try:
+            return SpotterEngine(phrases)
+        except Exception as err:  # a damaged install must not cost the session its hearing
+            if engine == "spotter":
+                raise UserError(f"the command spotter did not load ({err}); reinstall with scripts/setup") from err
+            log.warning("the command spotter did not load (%s): pocketsphinx listens instead", err)
+    # the bedside service's wake phrases are none of the spotter's commands: a grammar hears them
     return PocketsphinxEngine(phrases)
 
 
@@ -68,50 +84,6 @@ def open_recognizer(engine: str = "auto", phrases: Sequence[str] | None = None,
 def recognize_samples(engine: Engine, samples: np.ndarray, rate: int) -> Recognition:
     """A whole recording (any rate) as one utterance, with a little quiet padded around it."""
     return engine.decode(as_utterance(samples, rate))
-
-
-def as_utterance(samples: np.ndarray, rate: int) -> np.ndarray:
-    """A recording (any rate) at 16 kHz with 0.3 s of its own background either side, as the endpointer
-    would hand it over."""
-    audio = resample(samples, rate, ASR_RATE)
-    pad = background(audio, int(0.3 * ASR_RATE))
-    return _crossfade(_crossfade(pad, audio), pad)
-
-
-SPLICE = FRAME // 2
-"""Samples over which padding and recording are blended: a butt joint is a step, and a step is a click."""
-
-
-def background(audio: np.ndarray, n: int) -> np.ndarray:
-    """`n` samples of the recording's own background: its quietest fifth of frames, overlapped and added.
-
-    Padding with the recording's own noise, as a live stream would continue, keeps its spectrum: a white
-    pad at the level of a low rumble (brown noise) sounds like a hiss burst and ruins the decode. The
-    frames are blended under sine windows (whose squares sum to one at half overlap, so the noise keeps its
-    power): laid end to end, a rumble's frames meet at different heights, and each step clicks like the
-    start of a word.
-    """
-    levels = frame_db(audio)
-    if len(levels) == 0:
-        return np.zeros(n, np.float32)
-    quiet = np.sort(np.argsort(levels)[: max(1, len(levels) // 5)])
-    frames = audio[: len(levels) * FRAME].reshape(len(levels), FRAME)[quiet].astype(np.float64)
-    window = np.sin(np.pi * (np.arange(FRAME) + 0.5) / FRAME)
-    out = np.zeros(n + 2 * FRAME)
-    for k, start in enumerate(range(0, n + FRAME, SPLICE)):
-        out[start: start + FRAME] += frames[k % len(frames)] * window
-    return out[SPLICE: SPLICE + n].astype(np.float32)
-
-
-def _crossfade(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """`a` then `b`, the last SPLICE samples of one blended into the first of the other (at constant power,
-    as both are noise where they meet)."""
-    k = min(SPLICE, len(a), len(b))
-    if k == 0:
-        return np.concatenate([a, b]).astype(np.float32)
-    angle = np.linspace(0, np.pi / 2, k)
-    joint = a[len(a) - k:] * np.cos(angle) + b[:k] * np.sin(angle)
-    return np.concatenate([a[: len(a) - k], joint, b[k:]]).astype(np.float32)
 
 
 LONG_RECORDING_SECONDS = 30.0
