@@ -6,6 +6,7 @@ less four times the false accepts. Prints the best few; the constants in skill/h
 by hand from the first.
 
 Usage: .venv/bin/python scripts/tune_personal.py [--voices felixchen,espeak-us,espeak-us-f3]
+                                                 [--engine auto|spotter|pocketsphinx]
 """
 
 from __future__ import annotations
@@ -23,10 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from skill.hearing import personal  # noqa: E402
-from skill.hearing.commands import all_phrases  # noqa: E402
 from skill.hearing.personal import Judgement, PersonalModel  # noqa: E402
-from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
 from skill.hearing.recognition import Recognition  # noqa: E402
+from skill.hearing.recognizer import open_engine  # noqa: E402
 from tests import enroll_set  # noqa: E402
 
 GRID = {
@@ -88,11 +88,11 @@ def counts(cases: list[Case]) -> tuple[int, int, int, int, int, int]:
     return ok, ok_prompted, false, commands, prompted, len(cases) - commands
 
 
-def measure(names: list[str]) -> list[tuple[str, list[Case]]]:
+def measure(names: list[str], engine_name: str = "auto") -> list[tuple[str, list[Case]]]:
     """Per tuning voice and number of takes: the judgements of the voice's tuning part; and, for a speaker
     whose judged non-commands are words also enrolled (felixchen), those and the word's own take judged by
     models enrolled without that word's takes, as the other speech of a night would be."""
-    engine = PocketsphinxEngine(all_phrases())
+    engine = open_engine(engine_name, quiet=True, personal=False)
     voices: list[tuple[str, list[Case]]] = []
     for name in names:
         speaker = enroll_set.felixchen() if name == "felixchen" else enroll_set.synthetic(name)
@@ -131,12 +131,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", default="felixchen,espeak-us,espeak-us-f3")
     parser.add_argument("--cache", type=Path, help="keep the judgements in this file (and read them from it)")
+    parser.add_argument("--engine", default="auto", help="the general recognizer (default: as a session picks it)")
     args = parser.parse_args()
     if args.cache and args.cache.exists():
         with args.cache.open("rb") as f:
             voices = pickle.load(f)
     else:
-        voices = measure(args.voices.split(","))
+        voices = measure(args.voices.split(","), args.engine)
         if args.cache:
             with args.cache.open("wb") as f:
                 pickle.dump(voices, f)

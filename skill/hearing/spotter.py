@@ -11,7 +11,6 @@ several times what a grammar decode of pocketsphinx's does, with fewer false acc
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +24,6 @@ from skill.hearing.embedding import N_DIMS, embedded, features
 from skill.hearing.endpointer import MAX_COMMAND_SECONDS, MIN_COMMAND_SECONDS
 from skill.hearing.padding import PAD_SECONDS, as_utterance
 from skill.hearing.recognition import Recognition, phrase_intent
-
-log = logging.getLogger(__name__)
 
 SPOTTER_FILE = paths.PACKAGE_DATA / "command_spotter.npz"
 NONE = "none"
