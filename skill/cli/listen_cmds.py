@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 def add_engine_option(p: argparse.ArgumentParser) -> None:
-    from skill.hearing.recognizer import ENGINES
+    from skill.hearing.recognition import ENGINES
 
     p.add_argument("--engine", choices=ENGINES, default="auto",
                    help="recognizer (default auto: Vosk when its model is installed, else the command spotter; "

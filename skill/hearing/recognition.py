@@ -14,6 +14,8 @@ from skill.hearing.commands import WAKE_PHRASES, Intent, parse
 
 log = logging.getLogger(__name__)
 
+ENGINES = ("auto", "vosk", "spotter", "pocketsphinx")
+"""The recognizers a session can be given: auto is Vosk where its model is installed, else the spotter."""
 DITHER = 2e-3
 """A noise floor under the audio: exact digital silence confuses the acoustic models."""
 

@@ -24,7 +24,7 @@ from skill.hearing.commands import all_phrases
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.padding import as_utterance
 from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
-from skill.hearing.recognition import Engine, Recognition, phrase_intent
+from skill.hearing.recognition import ENGINES, Engine, Recognition, phrase_intent
 from skill.hearing.spotter import SpotterEngine
 from skill.hearing.vosk_engine import VoskEngine
 
@@ -44,9 +44,6 @@ def open_engine(engine: str = "auto", phrases: Sequence[str] | None = None, quie
         return general
     log.info("using your personal voice model (%d takes)", len(model.labels))
     return PersonalEngine(general, model, {i for p in (phrases or all_phrases()) if (i := phrase_intent(p))})
-
-
-ENGINES = ("auto", "vosk", "spotter", "pocketsphinx")
 
 
 def _open_general(engine: str, phrases: Sequence[str] | None, quiet: bool) -> Engine:
