@@ -27,8 +27,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import spotter_set  # noqa: E402
 
 from skill.audio import read_wav  # noqa: E402
-from skill.hearing.commands import Intent  # noqa: E402
+from skill.hearing.commands import Intent, all_phrases  # noqa: E402
 from skill.hearing.padding import as_utterance  # noqa: E402
+from skill.hearing.pocketsphinx_engine import PocketsphinxEngine  # noqa: E402
 from skill.hearing.spotter import NONE, SPOTTER_FILE, Spotter, summary  # noqa: E402
 from tests import real_set  # noqa: E402
 from tests.asr_set import TUNING_VOICES, build, set_dir  # noqa: E402
@@ -68,7 +69,8 @@ def fit_member(x: np.ndarray, y: np.ndarray, seed: int) -> tuple[np.ndarray, ...
 def fit(x: np.ndarray, y: np.ndarray, members: int, threshold: float) -> Spotter:
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     nets = [fit_member((x - mean) / scale, y, seed) for seed in range(members)]
-    return Spotter(LABELS, mean, scale, *(np.stack([n[i] for n in nets]) for i in range(4)), threshold=threshold)
+    hidden_weights, hidden_biases, out_weights, out_biases = (np.stack([n[i] for n in nets]) for i in range(4))
+    return Spotter(LABELS, mean, scale, hidden_weights, hidden_biases, out_weights, out_biases, threshold)
 
 
 def _utterance_features(path: str) -> np.ndarray:
@@ -77,14 +79,15 @@ def _utterance_features(path: str) -> np.ndarray:
     return features(as_utterance(*read_wav(path)))
 
 
-def _pocketsphinx(path: str) -> str:
-    global _engine
-    if "_engine" not in globals():
-        from skill.hearing.commands import all_phrases
-        from skill.hearing.pocketsphinx_engine import PocketsphinxEngine
+_pocketsphinx_engine: PocketsphinxEngine | None = None
 
-        _engine = PocketsphinxEngine(all_phrases())
-    rec = _engine.decode(as_utterance(*read_wav(path)))
+
+def _pocketsphinx(path: str) -> str:
+    """What the recognizer the spotter replaced makes of a clip (a worker's own engine)."""
+    global _pocketsphinx_engine
+    if _pocketsphinx_engine is None:
+        _pocketsphinx_engine = PocketsphinxEngine(all_phrases())
+    rec = _pocketsphinx_engine.decode(as_utterance(*read_wav(path)))
     return rec.intent.value if rec.intent else NONE
 
 
