@@ -6,7 +6,7 @@ A real person is not a synthetic voice: what carries over is variety. So each cl
 voices or Piper's, shifted in tempo and pitch), its own room (a reverberant tail), its own microphone (its
 band and tilt, sometimes clipping) and its own noise (white, pink, brown or a fan's hum, 0-50 dB SNR).
 Each clip is kept only as its speech embeddings (`skill.hearing.embedding.features`), cached under the
-cache dir: the set is made once (about 8 minutes on 2 cores here) for a given recipe.
+cache dir: each round is made once (about 12 minutes on 2 cores here) for a given recipe.
 """
 
 from __future__ import annotations
