@@ -6,8 +6,9 @@ response latency; and per voice: self-triggered commands (any command nobody sai
 
 Usage: eval "$(scripts/virtual-audio start)"; .venv/bin/python scripts/bench_voices.py [--voices a,b,...]
 Voices: piper-joe (tuned on), espeak-gb-m3 and espeak-us-m7 (held out of tuning), flite-slt, flite-rms
-(never heard), real (felixchen's "back" and "stop", the only real commands in ../shared/realspeech-dev; the
-other words of that session are said by piper-joe and not counted).
+(never heard by pocketsphinx's tuning; the command spotter learnt from flite's voices, pitch-shifted),
+real (felixchen's "back" and "stop", the only real commands in ../shared/realspeech-dev; the other words
+of that session are said by piper-joe and not counted).
 """
 
 from __future__ import annotations
