@@ -108,9 +108,8 @@ def judged() -> list[tuple[str, str, str]]:
 def verdict(spotter: Spotter, embeddings: np.ndarray) -> str:
     if len(embeddings) == 0:
         return NONE
-    p = spotter.probabilities(summary(embeddings))[0]
-    best = int(np.argmax(p[:-1]))
-    return LABELS[best] if p[best] >= spotter.threshold else NONE
+    label, confidence, _ = spotter.best_command(summary(embeddings))
+    return label if confidence >= spotter.threshold else NONE
 
 
 def score(rows: list[tuple[str, str, str]], got: list[str]) -> dict[str, tuple[int, int]]:

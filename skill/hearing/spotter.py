@@ -72,6 +72,14 @@ class Spotter:
         p = np.exp(z)
         return (p / p.sum(axis=2, keepdims=True)).mean(axis=0)
 
+    def best_command(self, summary_vector: np.ndarray, allowed: np.ndarray | None = None) -> tuple[str, float, float]:
+        """The likeliest command for one utterance's summary, among the `allowed` labels (a mask; default all
+        commands): its label, its probability, and the probability that it is no command at all."""
+        p = self.probabilities(summary_vector)[0]
+        mask = allowed if allowed is not None else np.array([label != NONE for label in self.labels])
+        best = int(np.argmax(np.where(mask, p, -1.0)))
+        return self.labels[best], float(p[best]), float(p[-1])
+
     def save(self, path: Path) -> None:
         np.savez_compressed(path, labels=np.array(self.labels), mean=self.mean, scale=self.scale,
                             hidden_weights=self.hidden_weights.astype(np.float32),
@@ -118,13 +126,12 @@ class SpotterEngine:
             reason = "too short" if end - start < MIN_COMMAND_SECONDS else \
                 f"too long for a command ({end - start:.1f} s)"
             return Recognition(None, "", 0.0, start, end, reason)
-        p = self.spotter.probabilities(summary(embeddings))[0]
-        best = int(np.argmax(np.where(self._allowed, p, -1.0)))
-        intent, confidence = Intent(self.spotter.labels[best]), float(p[best])
+        label, confidence, no_command = self.spotter.best_command(summary(embeddings), self._allowed)
+        intent = Intent(label)
         text = PHRASES[intent][0]
         if confidence >= self.spotter.threshold:
             return Recognition(intent, text, confidence, start, end, coverage=1.0)
         candidate = intent if confidence >= CANDIDATE_FLOOR else None
         return Recognition(None, text if candidate else "", confidence, start, end,
-                           f"unsure ({confidence:.2f} for {text!r}, {float(p[-1]):.2f} for no command)",
+                           f"unsure ({confidence:.2f} for {text!r}, {no_command:.2f} for no command)",
                            candidate=candidate, coverage=1.0 if candidate else 0.0)
