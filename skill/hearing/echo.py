@@ -61,6 +61,7 @@ class EchoCanceller:
         self._error_power = 0.0
         self._power_floor = 0.0
         self._converged = False
+        self._constrained = 0
 
     def _taps(self) -> np.ndarray:
         """The learnt path as one impulse response (the partitions end to end)."""
@@ -144,8 +145,10 @@ class EchoCanceller:
             update = (mu / (power + 0.1 * self._power_floor + 1e-6)) * np.conj(self._ref_spectra) * err_spec
             self._weights *= self._leak
             self._weights += update
-            # Keep each partition a causal block-long filter (overlap-save gradient constraint).
-            self._weights = np.fft.rfft(np.fft.irfft(self._weights, axis=1)[:, :b], 2 * b, axis=1)
+            # Keep each partition a causal block-long filter (the overlap-save gradient constraint): one
+            # partition a block in turn, as Speex's MDF does, rather than all of them every block.
+            k = self._constrained = (self._constrained + 1) % self.parts
+            self._weights[k] = np.fft.rfft(np.fft.irfft(self._weights[k])[:b], 2 * b)
             if self._error_power > 2.0 * self._mic_power:
                 # Diverged: the "cancelled" signal is louder than what the mic heard (seen live early in a
                 # session, after the chime). Start learning again rather than add echo of our own.
