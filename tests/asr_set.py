@@ -187,3 +187,23 @@ def spoken(text: str) -> tuple[np.ndarray, float]:
     levels = frame_db(samples)
     last_word = np.nonzero(levels > levels.max() - 40)[0][-1]
     return samples, (last_word + 1) * 0.02
+
+
+def under_the_guide(command: np.ndarray, guide: np.ndarray, below_db: float) -> np.ndarray:
+    """`command` as the echo canceller hands it on while the guide talks: the guide's sentence under it from
+    0.3 s before the words to the end, `below_db` under them."""
+    def loud_power(x: np.ndarray) -> float:
+        return float(np.mean(x[np.abs(x) > 0.05 * np.max(np.abs(x))] ** 2))
+
+    said = np.concatenate([np.zeros(int(0.3 * ASR_RATE), np.float32), command])
+    under = np.resize(guide, len(said))
+    return (said + under * np.sqrt(loud_power(command) / loud_power(under) / 10 ** (below_db / 10))).astype(np.float32)
+
+
+def over_the_guide(clips: list[Clip], below_db: float) -> list[tuple[Clip, np.ndarray]]:
+    """The held-out voices' clean commands (16 kHz), each with one of the guide's sentences (Piper) under it."""
+    guides = [resample(*read_wav(set_dir() / c.path), ASR_RATE) for c in clips
+              if c.kind == "speech" and c.voice == "piper-joe"]
+    held_out = [c for c in clips if c.kind == "command" and c.voice not in TUNING_VOICES and c.noise == "clean"]
+    return [(c, under_the_guide(resample(*read_wav(set_dir() / c.path), ASR_RATE), guides[i % len(guides)], below_db))
+            for i, c in enumerate(held_out)]
