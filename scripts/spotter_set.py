@@ -92,8 +92,8 @@ dearer in false accepts."""
 GUIDE_UNDER = {"over the guide": (25.0, False), "faintly over the guide": (45.0, True)}
 """Per round over the guide: how far under the words its remainder may be (dB), and whether it is laid from
 the clip's start half the time (the listener hands on a little of what came before the words). On the live
-tapes what was left just before a command, 30-40 dB under it, was enough for a spotter that had learnt
-from the first of these rounds alone to hear a clean "stop" as no command."""
+tapes what was left just before a command, 30-40 dB under it, was enough for the shipped spotter, and for
+one that had learnt from the first of these rounds too, to hear a clean "stop" as no command."""
 
 
 def recipe(round_name: str = "rough") -> list[tuple[str, str, str, int]]:

@@ -73,11 +73,15 @@ def fit(x: np.ndarray, y: np.ndarray, members: int, threshold: float) -> Spotter
     return Spotter(LABELS, mean, scale, hidden_weights, hidden_biases, out_weights, out_biases, threshold)
 
 
+def _as_heard(clip: str | np.ndarray) -> np.ndarray:
+    """A clip (a file, or 16 kHz samples) as a session hands it on: padded with its own room."""
+    return as_utterance(*(read_wav(clip) if isinstance(clip, str) else (clip, ASR_RATE)))
+
+
 def _utterance_features(clip: str | np.ndarray) -> np.ndarray:
-    """A clip's embeddings as a session hears it (padded with its own room): a file, or 16 kHz samples."""
     from skill.hearing.embedding import features
 
-    return features(as_utterance(*(read_wav(clip) if isinstance(clip, str) else (clip, ASR_RATE))))
+    return features(_as_heard(clip))
 
 
 _pocketsphinx_engine: PocketsphinxEngine | None = None
@@ -88,7 +92,7 @@ def _pocketsphinx(clip: str | np.ndarray) -> str:
     global _pocketsphinx_engine
     if _pocketsphinx_engine is None:
         _pocketsphinx_engine = PocketsphinxEngine(all_phrases())
-    rec = _pocketsphinx_engine.decode(as_utterance(*(read_wav(clip) if isinstance(clip, str) else (clip, ASR_RATE))))
+    rec = _pocketsphinx_engine.decode(_as_heard(clip))
     return rec.intent.value if rec.intent else NONE
 
 
@@ -153,11 +157,11 @@ def main() -> int:
           f"{len(real_embeddings)} of them real people's non-commands)", file=sys.stderr)
     spotter = fit(x, y, args.members, args.threshold)
     groups = list(score(rows, pocketsphinx))
-    print(f"{'':22}" + "".join(f"{g:>20}" for g in groups))
+    print(f"{'':22}" + "".join(f"{g:>22}" for g in groups))
 
     def line(name: str, got: list[str]) -> None:
         s = score(rows, got)
-        print(f"{name:22}" + "".join(f"{f'{s[g][0]}/{s[g][1]} ({100 * s[g][0] / s[g][1]:.0f}%)':>20}" for g in groups))
+        print(f"{name:22}" + "".join(f"{f'{s[g][0]}/{s[g][1]} ({100 * s[g][0] / s[g][1]:.0f}%)':>22}" for g in groups))
 
     line("pocketsphinx", pocketsphinx)
     for threshold in (0.3, 0.35, 0.4, 0.45, 0.5, 0.6):
