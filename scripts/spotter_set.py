@@ -35,7 +35,7 @@ from skill.hearing.commands import all_phrases, parse  # noqa: E402
 from skill.paths import cache_dir  # noqa: E402
 from skill.routine.definition import load_routine  # noqa: E402
 from skill.routine.script import spoken_texts  # noqa: E402
-from tests.asr_set import ESPEAK_VOICES, EVERYDAY, ROUTINE_SENTENCES, TUNING_VOICES, noise  # noqa: E402
+from tests.asr_set import ESPEAK_VOICES, EVERYDAY, ROUTINE_SENTENCES, TUNING_VOICES, loud_power, noise  # noqa: E402
 
 VERSION = 1
 ACCENTS = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
@@ -226,10 +226,9 @@ def over_the_guide(clip: np.ndarray, rng: np.random.Generator, most_under_db: fl
     start_in_guide = int(rng.integers(max(1, len(guide) - span)))
     piece = _band(guide[start_in_guide:start_in_guide + span], rng, (80, 600), (2500, 8000), 0.8)
     at = 0 if from_start and rng.random() < 0.5 else int(rng.integers(len(clip) - len(piece) + 1))
-    speech_power = float(np.mean(clip[np.abs(clip) > 0.05 * np.max(np.abs(clip))] ** 2))
-    piece_power = float(np.mean(piece[np.abs(piece) > 0.05 * (np.max(np.abs(piece)) + 1e-12)] ** 2)) + 1e-12
     out = clip.copy()
-    out[at:at + len(piece)] += piece * np.sqrt(speech_power / piece_power / 10 ** (rng.uniform(0, most_under_db) / 10))
+    under = 10 ** (rng.uniform(0, most_under_db) / 10)
+    out[at:at + len(piece)] += piece * np.sqrt(loud_power(clip) / loud_power(piece) / under)
     return out
 
 

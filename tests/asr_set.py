@@ -189,12 +189,14 @@ def spoken(text: str) -> tuple[np.ndarray, float]:
     return samples, (last_word + 1) * 0.02
 
 
+def loud_power(x: np.ndarray) -> float:
+    """The power of a clip's sound, not its quiet: of the samples over 5 % of its peak."""
+    return float(np.mean(x[np.abs(x) > 0.05 * (np.max(np.abs(x)) + 1e-12)] ** 2)) + 1e-12
+
+
 def under_the_guide(command: np.ndarray, guide: np.ndarray, below_db: float) -> np.ndarray:
     """`command` as the echo canceller hands it on while the guide talks: the guide's sentence under it from
     0.3 s before the words to the end, `below_db` under them."""
-    def loud_power(x: np.ndarray) -> float:
-        return float(np.mean(x[np.abs(x) > 0.05 * np.max(np.abs(x))] ** 2))
-
     said = np.concatenate([np.zeros(int(0.3 * ASR_RATE), np.float32), command])
     under = np.resize(guide, len(said))
     return (said + under * np.sqrt(loud_power(command) / loud_power(under) / 10 ** (below_db / 10))).astype(np.float32)
