@@ -267,8 +267,8 @@ def _embed(job: tuple[str, str, str, int]) -> np.ndarray:
     text, _, synth, seed = job
     rng = np.random.default_rng(seed)
     speech = SYNTHESIZERS[synth](text, rng)
-    return features(in_a_room(speech, rng, rough=seed <= ROUNDS["plain"] or seed > ROUNDS["over the guide"],
-                              over_guide=_round_of(seed)))
+    round_name = _round_of(seed)
+    return features(in_a_room(speech, rng, rough=round_name != "plain", over_guide=round_name))
 
 
 def _round_of(seed: int) -> str:
@@ -283,20 +283,19 @@ def build(over_guide: bool = False) -> tuple[list[tuple[str, str, str, int]], li
     for round_name in (*DEFAULT_ROUNDS, *GUIDE_UNDER) if over_guide else DEFAULT_ROUNDS:
         more = recipe(round_name)
         jobs += more
-        embeddings += _round(more)
+        embeddings += _round(round_name, more)
     return jobs, embeddings
 
 
-def _round(jobs: list[tuple[str, str, str, int]]) -> list[np.ndarray]:
-    under = GUIDE_UNDER.get(_round_of(jobs[0][3]))
-    over_guide = under is not None
-    recipe_of = [VERSION, jobs, guide_texts(), under] if over_guide else [VERSION, jobs]
+def _round(round_name: str, jobs: list[tuple[str, str, str, int]]) -> list[np.ndarray]:
+    under = GUIDE_UNDER.get(round_name)
+    recipe_of = [VERSION, jobs, guide_texts(), under] if under is not None else [VERSION, jobs]
     key = hashlib.sha256(json.dumps(recipe_of).encode()).hexdigest()[:12]
     path = cache_dir() / "spotter-set" / f"v{VERSION}-{key}.npz"
     if path.exists():
         with np.load(path) as data:
             return np.split(data["embeddings"], np.cumsum(data["lengths"])[:-1])
-    if over_guide:
+    if under is not None:
         guide_bank()  # made once, before the workers need it
     print(f"making {len(jobs)} clips (cached at {path})", file=sys.stderr)
     with Pool(os.cpu_count() or 1) as pool:
