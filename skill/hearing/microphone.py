@@ -22,10 +22,15 @@ from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 0.02
-"""Audio per callback. 40 ms blocks halved the microphone path's CPU (0.55 -> 0.3 % of a core), but on the
-virtual devices their first second's timestamps ran 46 ms ahead every other block: the echo was not found for
-4 s, and barge-in over the guide failed in 3 of 7 runs of the live tests (0 of 4 at 20 ms)."""
+BLOCK_SECONDS = 0.04
+"""Audio per callback: 25 wake-ups a second of PortAudio's thread, the ALSA plugin and the listener, each
+with its fixed cost (bench_session --echo --profile, the same hour: the session from its first prompt on
+6.5-6.8 % of a core at 20 ms, 4.9 % at 40 ms; the listener's thread 2.97 -> 2.15 %, PortAudio's 2.24 ->
+1.59 %). The endpointer decides 220 ms after the last word, so this adds 20 ms to that on average.
+It was once put back to 20 ms: the virtual devices' first timestamps step ahead by up to 0.5 s over the
+first second (at either size), and before the echo delay also looked for an echo that seems to lead
+its reference (echo_delay.EARLY_SECONDS) that lost the echo for 4 s and barge-in failed in 3 of 7 runs of
+the live tests. Since, at 40 ms: 4 of 4 runs of both barge-in tests pass."""
 QUEUE_BLOCKS = 500
 """Blocks held for the listener at most (10 s): more are dropped and counted as overflows."""
 IDLE_BLOCK_SECONDS = 0.1
