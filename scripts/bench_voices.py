@@ -5,6 +5,9 @@ or breath cue, and in silence. Prints, per voice and moment: heard the first tim
 response latency; and per voice: self-triggered commands (any command nobody said).
 
 Usage: eval "$(scripts/virtual-audio start)"; .venv/bin/python scripts/bench_voices.py [--voices a,b,...]
+           [--rounds N]
+One round is one session per voice, 3-5 commands per moment: too few to tell 90 % from 60 %; --rounds 4
+gives 12-20 a cell (about 17 minutes a round).
 Voices: piper-joe (tuned on), espeak-gb-m3 and espeak-us-m7 (held out of tuning), flite-slt, flite-rms
 (never heard by pocketsphinx's tuning; the command spotter learnt from flite's voices, pitch-shifted),
 real (felixchen's "back" and "stop", the only real commands in ../shared/realspeech-dev; the other words
@@ -162,8 +165,8 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
                 tally.said += 1
             if intent == "stop" and moment == SILENCE:
                 break
-        ended = s.wait(lambda e: e["event"] == "end", timeout=30)
-        if ended is None:  # (once it has ended, it is writing its report: a SIGTERM then lost it)
+        finished = s.wait(lambda e: e["event"] == "end", timeout=30)
+        if finished is None:  # (once it has ended, it is writing its report: a SIGTERM then lost it)
             s.proc.terminate()
         s.proc.wait(timeout=30)
         heard = [e["intent"] for e in s.events() if e["event"] == "command" and e["intent"] != "none"]
@@ -177,6 +180,12 @@ def run_voice(name: str, feed: MicFeed, tallies: dict[tuple[str, str], Tally]) -
         return VoiceRun(len(extra), cpu, rss, report)
 
 
+def spread(values: Sequence[float], unit: str) -> str:
+    """One run's value, or the lowest and highest of several."""
+    lo, hi = min(values), max(values)
+    return f"{lo:.1f}{unit}" if len(values) == 1 or lo == hi else f"{lo:.1f}-{hi:.1f}{unit}"
+
+
 def print_rows(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
@@ -186,16 +195,18 @@ def print_rows(rows: Sequence[tuple[str, ...]]) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--voices", default="piper-joe,espeak-gb-m3,espeak-us-m7,flite-slt,flite-rms,real")
+    ap.add_argument("--rounds", type=int, default=1, help="sessions per voice (default 1)")
     args = ap.parse_args()
     loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
                                "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
                               check=True).stdout.strip()
     tallies: dict[tuple[str, str], Tally] = {}
-    per_voice: dict[str, VoiceRun] = {}
+    per_voice: dict[str, list[VoiceRun]] = {}
     try:
         with MicFeed() as feed:
-            for name in args.voices.split(","):
-                per_voice[name] = run_voice(name, feed, tallies)
+            for _ in range(args.rounds):
+                for name in args.voices.split(","):
+                    per_voice.setdefault(name, []).append(run_voice(name, feed, tallies))
     finally:
         subprocess.run(["pactl", "unload-module", loopback], check=True)
     rows = [("voice", "moment", "first time", "within 3 tries", "latency p50 / p95 (target: >= 95 % first time "
@@ -210,9 +221,11 @@ def main() -> int:
     print()
     print_rows([("voice", "commands nobody said (target 0)", "session CPU, one core (< 15 %)", "peak RSS",
                  "echo removed", "speaker underruns")] +
-               [(n, str(r.self_triggered), f"{100 * r.cpu:.1f}%", f"{r.rss:.0f} MB",
-                 f"{r.report.get('echo_removed_db', float('nan')):.1f} dB", str(r.report.get("underruns", "?")))
-                for n, r in per_voice.items()])
+               [(n, str(sum(r.self_triggered for r in runs)), spread([100 * r.cpu for r in runs], "%"),
+                 spread([r.rss for r in runs], " MB"),
+                 spread([r.report.get("echo_removed_db", float("nan")) for r in runs], " dB"),
+                 ", ".join(str(r.report.get("underruns", "?")) for r in runs))
+                for n, runs in per_voice.items()])
     return 0
 
 
