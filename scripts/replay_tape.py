@@ -79,6 +79,8 @@ def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: fl
             tracker.handed(*item)  # type: ignore[misc]
         elif kind == "done":
             tracker.done(item[0])  # type: ignore[index]
+        elif kind == "gap":
+            reference.mark_gap(when, when + float(item[1]))  # type: ignore[index]
         else:
             at, samples = item  # type: ignore[misc]
             chunk = AudioChunk.from_samples(samples, ASR_RATE, timestamp=frames / ASR_RATE, captured_at=at)

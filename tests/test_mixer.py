@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 
 from skill.speaking.mixer import CEILING, CUT_FADE_SECONDS, Mixer
 from skill.speaking.played_relay import join_runs
@@ -89,18 +90,22 @@ def test_waiting_for_the_queue_to_drain_ends_when_it_has_or_when_the_stream_is_g
 
 
 def test_a_callback_later_than_the_buffered_audio_lasts_is_a_gap_once_the_stream_flows() -> None:
+    """...and the listener is told when the device ran dry (it may have played stale audio meanwhile)."""
     health = StreamHealth(block_seconds=0.02)
+    gaps: list[tuple[float, float]] = []
+    health.on_gap = lambda start, end: gaps.append((start, end))
     health.callback(0.0, underflow=True)  # a start-up storm: not counted
     health.flowing(latency=0.05)
     t = 1.0
     for _ in range(10):
         t += 0.02
         health.callback(t, underflow=False)
-    assert health.underruns == 0
+    assert health.underruns == 0 and gaps == []
     t += 0.08  # the buffered 50 ms (and a block) ran out: silence was heard
     health.callback(t, underflow=False)
     health.callback(t + 0.02, underflow=True)
     assert health.underruns == 2 and health.underflows == 2
+    assert gaps == [pytest.approx((t - 0.08, t)), pytest.approx((t + 0.02 - 0.07, t + 0.02))]
 
 
 def test_the_watcher_reopens_a_racing_stream_and_buffers_more_for_a_starved_one() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -25,6 +26,8 @@ class ReferenceBuffer:
         self._written = 0  # samples written since origin
         self._last_sound = -1e9
         self._lock = threading.Lock()
+        self._gaps: collections.deque[tuple[float, float]] = collections.deque(maxlen=64)
+        """(from, to) monotonic: when the speaker ran dry (`mark_gap`)."""
 
     def write(self, samples: np.ndarray, at: float) -> None:
         """`samples` (16 kHz mono) started playing at monotonic time `at`."""
@@ -91,3 +94,13 @@ class ReferenceBuffer:
 
     def sounded_since(self, t: float) -> bool:
         return self._last_sound >= t
+
+    def mark_gap(self, start: float, end: float) -> None:
+        """The speaker ran dry between monotonic `start` and `end`: what came out then is not what this
+        buffer holds. A device that runs dry may play its stale buffer again (ALSA's ring buffer does, and
+        under a 10 % CPU quota the virtual devices played half a word the guide had said again)."""
+        self._gaps.append((start, end))  # (no lock: this runs in the audio callback; a deque's append is atomic)
+
+    def gap_between(self, t0: float, t1: float) -> bool:
+        """Whether the speaker ran dry at any time between `t0` and `t1`."""
+        return any(start < t1 and end > t0 for start, end in tuple(self._gaps))

@@ -26,7 +26,8 @@ class Tape:
             self._tracks[track].append((at, np.asarray(samples, np.float32).copy()))
 
     def mark(self, at: float, what: str, seq: int, text: str = "") -> None:
-        """A playback-tracker event: `what` is "handed" or "done"."""
+        """A playback event: `what` is "handed" or "done" (the tracker's), or "gap": the speaker ran dry from
+        `at` for `text` seconds."""
         with self._lock:
             self._marks.append((at, what, seq, text))
 

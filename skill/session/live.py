@@ -143,7 +143,13 @@ class LiveSession:
 
     def _open_speaker(self) -> LiveSpeaker:
         return LiveSpeaker(self._on_done, self.cache, device=self.options.output_device, noise=self.options.noise,
-                           on_played=self._reference_writer, on_lost=lambda _: self._speaker_lost.set())
+                           on_played=self._reference_writer, on_lost=lambda _: self._speaker_lost.set(),
+                           on_gap=self._on_speaker_gap)
+
+    def _on_speaker_gap(self, start: float, end: float) -> None:
+        self.reference.mark_gap(start, end)
+        if self.tape is not None:
+            self.tape.mark(start, "gap", 0, f"{end - start:.4f}")
 
     def open_microphone(self) -> bool:
         try:

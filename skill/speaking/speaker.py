@@ -38,7 +38,9 @@ class LiveSpeaker:
 
     def __init__(self, on_done: Callable[[int], None], cache: PhraseCache, *, device: str | int | None = None,
                  gain_db: float = 0.0, noise: bool = False, on_played: Played | None = None,
-                 on_lost: Callable[[str], None] | None = None):
+                 on_lost: Callable[[str], None] | None = None,
+                 on_gap: Callable[[float, float], None] | None = None):
+        """`on_gap`: told (from, to), monotonic, of each stretch in which the device ran dry."""
         self._sd = sounddevice()
         self._on_done = on_done
         self._on_lost = on_lost
@@ -48,6 +50,7 @@ class LiveSpeaker:
         self._audio = PhraseAudio(cache, self.rate)
         self._relay = PlayedRelay(on_played, self.rate) if on_played is not None else None
         self.health = StreamHealth(BLOCK_SECONDS)
+        self.health.on_gap = on_gap
         self._requests: queue.Queue[tuple[int, Say | Chime] | None] = queue.Queue()
         self._unprepared = 0
         self._prepared = threading.Condition()

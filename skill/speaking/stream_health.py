@@ -7,6 +7,7 @@ speaker's watcher what to do. Pure: no device, no thread of its own.
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from enum import Enum
 
 RACING_STRIKES = 2
@@ -59,6 +60,9 @@ class StreamHealth:
         self._seen_near_misses = 0
         self._recent: collections.deque[tuple[int, int]] = collections.deque(maxlen=STARVED_WINDOW_SECONDS)
         """(gaps, near misses) in each of the last seconds."""
+        self.on_gap: Callable[[float, float], None] | None = None
+        """Told (from, to), monotonic, of each underrun: the stretch in which the device had nothing new
+        to play (on the audio callback's thread: it must be quick)."""
 
     def callback(self, now: float, underflow: bool, sounding: bool = True) -> None:
         """An audio callback at monotonic `now`, with PortAudio's underflow flag; `sounding`: whether the
@@ -71,6 +75,8 @@ class StreamHealth:
         if self._flowing and (underflow or since > self._starved_after):
             self.underruns += 1
             self.voice_gaps += sounding
+            if self.on_gap is not None:
+                self.on_gap(now - max(since, self._starved_after), now)
         elif since > NEAR_MISS_SHARE * self._starved_after:
             self.near_misses += 1
 
