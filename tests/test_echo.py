@@ -296,14 +296,17 @@ def test_over_an_echo_not_yet_found_only_stop_and_pause_are_taken(room: dict, wo
     assert posted == ([words] if taken else [])
 
 
-@pytest.mark.parametrize("ran_dry_at, taken", [(0.4, False), (-2.0, True)])
-def test_no_command_is_taken_as_the_speaker_runs_dry(room: dict, ran_dry_at: float, taken: bool) -> None:
+@pytest.mark.parametrize("ran_dry_at, guide_spoke_at, taken", [(0.4, 0.0, False), (-2.0, 0.0, True),
+                                                              (0.4, -30.0, True)])
+def test_no_command_is_taken_as_the_speaker_runs_dry(room: dict, ran_dry_at: float, guide_spoke_at: float,
+                                                     taken: bool) -> None:
     """A speaker that runs dry may play its stale buffer again (ALSA's ring buffer does): sound the reference
     does not hold, that it neither cancels nor explains. Nothing heard then is taken, not even "pause";
-    a "pause" heard two seconds after is."""
+    a "pause" heard two seconds after is, and so is one heard as it ran dry in a long silence (it had only
+    silence to play again)."""
     t0 = 5000.0
     reference = ReferenceBuffer()
-    reference.write(room["ref"].astype(np.float32), t0)
+    reference.write(room["ref"].astype(np.float32), t0 + guide_spoke_at)
     reference.mark_gap(t0 + ran_dry_at, t0 + ran_dry_at + 0.06)
     mic = np.random.default_rng(5).normal(0, 2e-3, int(0.8 * ASR_RATE)).astype(np.float32)
     posted = over_the_guide(mic, reference, t0, lambda at: "pause" if at == int(0.6 * ASR_RATE) else None)

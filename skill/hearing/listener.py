@@ -202,11 +202,13 @@ class Listener:
         if share > ECHO_SHARE_MAX:
             log.info("ignored %r: the guide's own voice (it explains %.0f%% of the sound)", rec.text, 100 * share)
             return
-        if self._reference is not None and self._reference.gap_between(window[0] - MAX_LAG_SECONDS, window[1]):
+        if echoing and self._reference is not None \
+                and self._reference.gap_between(window[0] - MAX_LAG_SECONDS, window[1]):
             # what the speaker played as it ran dry is not in the reference: neither cancelled nor explained
             # by it, its echo is indistinguishable from the person (under a 10 % CPU quota the virtual
             # devices played part of the guide's "Okay" again, and it was taken for "stop" at 0.92, for
             # "faster" live). Any command then is lost, not only a doubtful one: a person says it again.
+            # (Run dry in a long silence, a device has only silence to play again.)
             log.info("ignored %r: the speaker ran dry as it was said, so its echo is unknown", rec.text)
             return
         if cancelled > ECHO_DOMINANT_DB:
