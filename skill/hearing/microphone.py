@@ -22,15 +22,14 @@ from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 0.04
-"""Audio per callback: 25 wake-ups a second of PortAudio's thread, the ALSA plugin and the listener, each
-with its fixed cost (bench_session --echo --profile, the same hour: the session from its first prompt on
-6.5-6.8 % of a core at 20 ms, 4.9 % at 40 ms; the listener's thread 2.97 -> 2.15 %, PortAudio's 2.24 ->
-1.59 %). The endpointer decides 220 ms after the last word, so this adds 20 ms to that on average.
-It was once put back to 20 ms: the virtual devices' first timestamps step ahead by up to 0.5 s over the
-first second (at either size), and before the echo delay also looked for an echo that seems to lead
-its reference (echo_delay.EARLY_SECONDS) that lost the echo for 4 s and barge-in failed in 3 of 7 runs of
-the live tests. Since, at 40 ms: 4 of 4 runs of both barge-in tests pass."""
+BLOCK_SECONDS = 0.02
+"""Audio per callback. 40 ms blocks would cost a sixth less of the session's CPU (bench_session --echo
+--profile, three runs of each interleaved, stop 33: 5.9-6.2 % of a core against 7.0-7.1 %, the same commands
+heard), but with them the echo delay came out negative, the microphone's place on the clock early, in 2 of
+14 runs, and those two lost commands (12 and 7 of 13 heard within three tries, under CPU quotas of 25 and
+10 %); at 20 ms none of 7 did. The virtual devices' first timestamps step ahead by up to half a second over
+the first second at either size, and where the listener keeps the stream's place through those steps decides
+the delay it finds. On Dec 1, 40 ms blocks also lost the echo for 4 s and failed barge-in in 3 of 7 runs."""
 QUEUE_BLOCKS = 500
 """Blocks held for the listener at most (10 s): more are dropped and counted as overflows."""
 IDLE_BLOCK_SECONDS = 0.1
