@@ -26,8 +26,8 @@ BLOCK_SECONDS = 0.02
 """Audio per callback. 40 ms blocks would cost a sixth less of the session's CPU (bench_session --echo
 --profile, three runs of each interleaved, stop 33: 5.9-6.2 % of a core against 7.0-7.1 %, the same commands
 heard), but with them the echo delay came out negative, the microphone's place on the clock early, in 2 of
-14 runs, and those two lost commands (12 and 7 of 13 heard within three tries, under CPU quotas of 25 and
-10 %); at 20 ms none of 7 did. The virtual devices' first timestamps step ahead by up to half a second over
+16 runs, and those two lost commands (12 and 7 of 13 heard within three tries, under CPU quotas of 25 and
+10 %); at 20 ms none of 8 did. The virtual devices' first timestamps step ahead by up to half a second over
 the first second at either size, and where the listener keeps the stream's place through those steps decides
 the delay it finds. On Dec 1, 40 ms blocks also lost the echo for 4 s and failed barge-in in 3 of 7 runs."""
 QUEUE_BLOCKS = 500
