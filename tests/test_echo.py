@@ -15,7 +15,7 @@ import soxr
 from skill.audio import ASR_RATE, AudioChunk, read_wav, resample
 from skill.hearing.commands import all_phrases
 from skill.hearing.drift import read_between
-from skill.hearing.echo import EchoCanceller, echo_share, estimate_delay
+from skill.hearing.echo import BLOCK, EchoCanceller, echo_share, estimate_delay
 from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
 from skill.hearing.endpointer import StreamRecognizer
 from skill.hearing.listener import Listener
@@ -66,7 +66,7 @@ def test_delay_is_found_by_cross_correlation(room: dict) -> None:
 def test_echo_is_removed_and_the_person_kept(room: dict) -> None:
     mic, ref, near, at, delay = room["mic"], room["ref"], room["near"], room["at"], room["delay"]
     aligned = np.concatenate([np.zeros(delay - 128), ref])
-    n = (len(mic) // 256) * 256
+    n = (len(mic) // BLOCK) * BLOCK
     out = EchoCanceller().process(mic[:n], aligned[:n])
     echo_only = slice(3 * ASR_RATE, 5 * ASR_RATE)
     attenuation = db(mic[echo_only]) - db(out[echo_only])
@@ -95,6 +95,21 @@ def test_echo_share_tells_the_guide_alone_from_a_person_over_it(room: dict) -> N
 def test_silence_in_silence_out() -> None:
     out = EchoCanceller().process(np.zeros(2048), np.zeros(2048))
     assert np.all(out == 0)
+
+
+def test_a_chime_after_a_near_silent_reference_does_not_burst_out() -> None:
+    """Before the guide's first sound the reference is the played audio's noise floor and the mic its own
+    room noise: learnt from, that mapped noise onto noise, and the first chime came out of the canceller
+    far louder than anything the mic had heard (54 dB, on a recorded session's tape)."""
+    rng = np.random.default_rng(7)
+    quiet = 2 * ASR_RATE
+    ref = np.concatenate([4e-4 * rng.standard_normal(quiet),  # -68 dBFS: dither and resampler noise
+                          0.1 * np.sin(2 * np.pi * 880 * np.arange(ASR_RATE // 2) / ASR_RATE)])
+    mic = 1e-3 * rng.standard_normal(len(ref))  # -60 dBFS of room, and the chime's echo not here yet
+    n = (len(ref) // BLOCK) * BLOCK
+    out = EchoCanceller().process(mic[:n].astype(np.float32), ref[:n].astype(np.float32))
+    chime = slice(quiet, n)
+    assert db(out[chime]) < db(mic[chime]) + 3
 
 
 def test_block_sizes_are_checked() -> None:
@@ -180,7 +195,7 @@ def test_a_path_moved_with_the_reading_keeps_cancelling(room: dict) -> None:
     """When the listener reads the reference 2.5 samples further back, the filter's path moves with it:
     the echo stays cancelled. Left where it was, the same filter lets the echo through for a while."""
     mic, ref, delay = room["mic"], room["ref"], room["delay"]
-    block, split = 256, 4 * ASR_RATE
+    block, split = BLOCK, 4 * ASR_RATE
     aligned = np.concatenate([np.zeros(delay - 128), ref])[: len(mic)]
     learnt = EchoCanceller()
     learnt.process(mic[:split], aligned[:split])

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from skill.audio import ASR_RATE, AudioChunk
-from skill.hearing.echo import EchoCanceller
+from skill.hearing.echo import BLOCK, EchoCanceller
 from skill.hearing.echo_delay import ALIGN_MARGIN_SECONDS
 from skill.hearing.echo_library import (
     FRAME,
@@ -161,8 +161,8 @@ def test_a_failing_or_diverging_library_gives_way_to_the_home_made_one_and_the_s
     safe = SafeCanceller(primary())
     out = feed_listener(room, safe)
     assert safe.fell_back
-    assert isinstance(safe._active, EchoCanceller) and safe.block == 256
-    assert len(out) > len(room["mic"]) - 320 - 2 * 256  # every block was passed on, through the switch
+    assert isinstance(safe._active, EchoCanceller) and safe.block == BLOCK
+    assert len(out) > len(room["mic"]) - 320 - 2 * BLOCK  # every block was passed on, through the switch
     late = slice(5 * ASR_RATE, 6 * ASR_RATE)
     assert db(room["mic"][late]) - db(out[late]) > 10  # the home-made canceller took over and is learning
 
