@@ -132,6 +132,10 @@ class Listener:
         at = chunk.captured_at if chunk.captured_at is not None else now - chunk.seconds
         if self._behind(now - at - chunk.seconds):
             self.dropped_seconds += chunk.seconds
+            if self._mic_next is not None:
+                # The stream went on: placed anew by the first block after the gap, whose timestamp jitters
+                # by tens of ms, the echo seemed to move by that much and the canceller lost it.
+                self._mic_next += chunk.seconds
             return
         if self._mic_next is not None and abs(at - self._mic_next) < REANCHOR_SECONDS:
             at = self._mic_next
