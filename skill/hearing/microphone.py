@@ -22,14 +22,13 @@ from skill.stage_clock import stage
 
 log = logging.getLogger(__name__)
 
-BLOCK_SECONDS = 0.02
-"""Audio per callback. 40 ms blocks would cost a sixth less of the session's CPU (bench_session --echo
---profile, three runs of each interleaved, stop 33: 5.9-6.2 % of a core against 7.0-7.1 %, the same commands
-heard), but with them the echo delay came out negative, the microphone's place on the clock early, in 2 of
-16 runs, and those two lost commands (12 and 7 of 13 heard within three tries, under CPU quotas of 25 and
-10 %); at 20 ms none of 8 did. The virtual devices' first timestamps step ahead by up to half a second over
-the first second at either size, and where the listener keeps the stream's place through those steps decides
-the delay it finds. On Dec 1, 40 ms blocks also lost the echo for 4 s and failed barge-in in 3 of 7 runs."""
+BLOCK_SECONDS = 0.04
+"""Audio per callback. Each block wakes PortAudio, the ALSA plugin and the listener: at 40 ms rather than 20
+the session took 5.6-6.3 % of a core instead of 6.9-7.7 (bench_session --echo --profile, interleaved runs,
+stop 34). Stop 33 went back to 20 ms after 2 of 16 runs at 40 ms lost commands under CPU quotas. Stop 34
+found one cause, not the block size (the stream placed anew after the listener skipped audio to catch up,
+see Listener.feed), and under a 10 % quota a run at 20 ms lost the echo just as one at 40 did (3/13 heard
+each, the speaker starved). At 40 ms the live barge-in tests passed 11 of 12 times."""
 QUEUE_BLOCKS = 500
 """Blocks held for the listener at most (10 s): more are dropped and counted as overflows."""
 IDLE_BLOCK_SECONDS = 0.1
