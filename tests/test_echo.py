@@ -112,6 +112,18 @@ def test_a_chime_after_a_near_silent_reference_does_not_burst_out() -> None:
     assert db(out[chime]) < db(mic[chime]) + 3
 
 
+def test_the_canceller_never_adds_sound_of_its_own(room: dict) -> None:
+    """Read at a delay the echo comes before (the first alignment can be that wrong), the filter cannot
+    model the echo, and what it learns adds sound: it passes the mic on instead, block by block."""
+    mic, ref = room["mic"], room["ref"]
+    early = np.concatenate([np.zeros(room["delay"] + 1200), ref])[: len(mic)]  # 75 ms after the echo
+    n = (4 * ASR_RATE // BLOCK) * BLOCK
+    out = EchoCanceller().process(mic[:n].astype(np.float32), early[:n].astype(np.float32))
+    heard = mic[:n].reshape(-1, BLOCK).astype(np.float32)
+    left = out.reshape(-1, BLOCK)
+    assert np.all(np.sum(left**2, axis=1) <= np.sum(heard**2, axis=1) * (1 + 1e-5) + 1e-9)
+
+
 def test_block_sizes_are_checked() -> None:
     with pytest.raises(ValueError):
         EchoCanceller().process(np.zeros(100), np.zeros(100))
