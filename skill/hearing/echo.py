@@ -36,10 +36,10 @@ PATH_PEAK_SHARE = 0.05
 """...and while its strongest tap holds this share of the path's energy (a room's direct path does)."""
 BLOCK = 512
 """Samples a block (32 ms): the filter's 2048 taps (128 ms of room) in four partitions. Its numpy calls cost
-the same for 256 samples as for 512, so half the blocks cost 35 % less CPU (scripts/bench_echo.py's four
-tapes, spotter: real-time factor 0.0029-0.0039 against 0.0047-0.0057), with more of the echo removed after
-the first 20 s (9.9-31.9 dB against 9.6-27.7) and more commands heard over the guide (20/41 against 16/41).
-It learns no slower after the first chime (0.9-1.2 s either way)."""
+about the same for 256 samples as for 512, so half the blocks cost 40 % less CPU (scripts/bench_echo.py's
+four tapes, spotter, the same run: real-time factor 0.0028-0.0030 against 0.0046-0.0051), with more of the
+echo removed after the first 20 s (9.9-31.9 dB against 9.6-27.6) and more commands heard over the guide
+(19/41 against 16/41). It learns no slower after the first chime (0.8-1.2 s either way)."""
 LEARN_LEVEL = 1e-6
 """The filter learns only from reference blocks above this power (-60 dBFS). Below it the reference is the
 played audio's noise floor: learnt from, the filter mapped that noise onto the mic's own and, at a chime's
