@@ -151,8 +151,7 @@ class EchoCanceller:
             self._err_pad[b:] = error
             err_spec = np.fft.rfft(self._err_pad)
             power = self._ref_powers.sum(axis=0)
-            level = float(np.mean(power))
-            self._power_floor = 0.99 * self._power_floor + 0.01 * level
+            self._power_floor = 0.99 * self._power_floor + 0.01 * float(np.mean(power))
             update = (mu / (power + 0.1 * self._power_floor + 1e-6)) * np.conj(self._ref_spectra) * err_spec
             self._weights *= self._leak
             self._weights += update
