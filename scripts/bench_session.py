@@ -15,6 +15,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -33,7 +34,7 @@ from cpu_quota import CpuQuota  # noqa: E402
 from skill.session.live import AudioOptions, wait_for_wake_phrase  # noqa: E402
 from skill.session.loop import read_event_log  # noqa: E402
 from tests.asr_set import spoken  # noqa: E402
-from tests.vaudio import MicFeed  # noqa: E402
+from tests.vaudio import MicFeed, speaker_into_mic  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -117,6 +118,8 @@ def main() -> int:
     ap.add_argument("--quota-period", type=float, default=10.0, metavar="MS",
                     help="the quota's period (cpu_quota.PERIOD_US: 10 ms)")
     args = ap.parse_args()
+    # killed, unwind: the loopback it loaded stays in the daemon otherwise, and doubles the next runs' echo
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     idle = idle_cpu(args.idle_seconds) if args.quota is None and args.idle_seconds > 0 else None
     with contextlib.ExitStack() as stack:
         quota = None
@@ -126,20 +129,17 @@ def main() -> int:
 
 
 def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) -> int:
-    loopback = None
-    if args.echo:
-        loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor",
-                                   "sink=mic_feed", "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
-                                  check=True).stdout.strip()
-
     latencies: list[float] = []
     first_try = 0
     tries = 0
-    with tempfile.TemporaryDirectory() as tmp, MicFeed() as feed:
+    with contextlib.ExitStack() as looped, tempfile.TemporaryDirectory() as tmp, MicFeed() as feed:
+        if args.echo:
+            looped.enter_context(speaker_into_mic())
         profile_path = Path(tmp) / "profile.json"
         # the stage clock always runs (its cost is in every row alike): the session writes its audio report
         # (underruns, overflows, echo removed) there too
         s = Session(Path(tmp) / "events.jsonl", profile_path, quota)
+        looped.callback(s.proc.kill)  # (interrupted: no session left running, holding the lock)
         started = time.monotonic()
         cpu0 = cpu_seconds(s.proc.pid)
         s.wait(lambda e: e["event"] == "state" and e["state"] == "waiting", timeout=300)
@@ -183,8 +183,6 @@ def bench(args: argparse.Namespace, idle: float | None, quota: CpuQuota | None) 
             print(s.events_path.with_suffix(".log").read_text(), file=sys.stderr)
         profile = json.loads(profile_path.read_text()) if profile_path.exists() else None
         events = s.events()  # (read before the temporary directory goes)
-    if loopback:
-        subprocess.run(["pactl", "unload-module", loopback], check=True)
     commands = 1 + 2 * args.rounds
     lat = np.array(latencies) * 1000
     self_triggered = [e for e in events if e["event"] == "command" and e["intent"] not in

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ from bench_session import Session, cpu_seconds, peak_rss_mb  # noqa: E402
 from skill.audio import ASR_RATE, frame_db, read_wav, resample  # noqa: E402
 from tests import real_set  # noqa: E402
 from tests.asr_set import ESPEAK_VOICES, _espeak, spoken  # noqa: E402
-from tests.vaudio import MicFeed  # noqa: E402
+from tests.vaudio import MicFeed, speaker_into_mic  # noqa: E402
 
 SPEECH, CUE, SILENCE = "over speech", "over a cue", "in silence"
 FLITE = {"flite-slt": "slt", "flite-rms": "rms"}
@@ -197,18 +198,13 @@ def main() -> int:
     ap.add_argument("--voices", default="piper-joe,espeak-gb-m3,espeak-us-m7,flite-slt,flite-rms,real")
     ap.add_argument("--rounds", type=int, default=1, help="sessions per voice (default 1)")
     args = ap.parse_args()
-    loopback = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
-                               "latency_msec=60", "adjust_time=0"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # (unwinds: the loopback goes with it)
     tallies: dict[tuple[str, str], Tally] = {}
     per_voice: dict[str, list[VoiceRun]] = {}
-    try:
-        with MicFeed() as feed:
-            for _ in range(args.rounds):
-                for name in args.voices.split(","):
-                    per_voice.setdefault(name, []).append(run_voice(name, feed, tallies))
-    finally:
-        subprocess.run(["pactl", "unload-module", loopback], check=True)
+    with speaker_into_mic(), MicFeed() as feed:
+        for _ in range(args.rounds):
+            for name in args.voices.split(","):
+                per_voice.setdefault(name, []).append(run_voice(name, feed, tallies))
     rows = [("voice", "moment", "first time", "within 3 tries", "latency p50 / p95 (target: >= 95 % first time "
              "in silence, >= 90 % over speech; p95 < 500 ms)")]
     for (name, moment), t in tallies.items():

@@ -39,11 +39,23 @@ def record_speaker(path: Path | str) -> subprocess.Popen:
                              "--channels=1", "--format=s16le", str(path)])
 
 
+def loopbacks_into_mic() -> list[str]:
+    """The ids of the loopback modules already putting the speaker into the microphone."""
+    modules = subprocess.run(["pactl", "list", "short", "modules"], capture_output=True, text=True).stdout
+    return [line.split()[0] for line in modules.splitlines()
+            if "module-loopback" in line and "source=speaker.monitor" in line and "sink=mic_feed" in line]
+
+
 @contextlib.contextmanager
 def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]:
     """Route the speaker's output into the microphone (PulseAudio module-loopback). Its rate adjustment is
     off (adjust_time=0): left on, it slides the echo delay by tens of ms within a session, where the echo
-    path of a real bedside device stays put."""
+    path of a real bedside device stays put. Refuses to add a second: a killed benchmark once left one
+    loaded, and the next runs heard the guide's echo by two paths (nothing cancelled, commands nobody said)."""
+    stale = loopbacks_into_mic()
+    if stale:
+        raise RuntimeError(f"the speaker already loops into the microphone (module {', '.join(stale)}, left by an "
+                           f"earlier run?): unload it with `pactl unload-module {stale[0]}`, then run this again")
     out = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
                           f"latency_msec={latency_ms}", "adjust_time=0", "source_dont_move=true", "sink_dont_move=true"],
                          capture_output=True, text=True, check=True)
