@@ -356,6 +356,23 @@ def test_waiting_for_the_microphone_ends_soon_after_stop_even_with_no_audio() ->
     assert 0.3 <= took < 0.3 + 2 * STOP_POLL_SECONDS + 0.1, f"took {took:.2f} s"
 
 
+@needs_virtual_audio
+@pytest.mark.parametrize("block_seconds", [0.04, 0.1])
+def test_the_microphone_holds_ten_seconds_for_a_listener_that_fell_behind(block_seconds: float) -> None:
+    from types import SimpleNamespace
+
+    from skill.hearing.microphone import QUEUE_SECONDS, Microphone
+
+    mic = Microphone(block_seconds=block_seconds)  # (its stream is not opened: the callback is fed by hand)
+    mic._offset = 0.0
+    block = np.zeros((round(mic.rate * block_seconds), 1), np.float32)
+    timing, status = SimpleNamespace(inputBufferAdcTime=0.0), SimpleNamespace(input_overflow=False)
+    held = round(QUEUE_SECONDS / block_seconds)
+    for _ in range(held + 7):
+        mic._callback(block, len(block), timing, status)
+    assert mic.overflows == 7
+
+
 def test_a_command_in_a_fan_room_right_after_the_stream_starts_is_decided_on_time(engine: PocketsphinxEngine) -> None:
     # felixchen's room has a fan at about -27 dBFS. A floor rising from -60 dBFS took half a minute to reach
     # it, and until then all of it was "speech": a command said in the session's first seconds was lost in

@@ -29,8 +29,8 @@ stop 34). Stop 33 went back to 20 ms after 2 of 16 runs at 40 ms lost commands u
 found one cause, not the block size (the stream placed anew after the listener skipped audio to catch up,
 see Listener.feed), and under a 10 % quota a run at 20 ms lost the echo just as one at 40 did (3/13 heard
 each, the speaker starved). At 40 ms the live barge-in tests passed 11 of 12 times."""
-QUEUE_BLOCKS = 500
-"""Blocks held for the listener at most (10 s): more are dropped and counted as overflows."""
+QUEUE_SECONDS = 10.0
+"""Audio held for the listener at most: more is dropped and counted as overflows."""
 IDLE_BLOCK_SECONDS = 0.1
 """Audio per callback while idly listening for the wake phrase: nothing is cancelled then, and a wake-up of
 PortAudio, the ALSA plugin and Python every 20 ms was most of idle listening's CPU (3.4 % of a core here)."""
@@ -44,11 +44,12 @@ class Microphone:
     def __init__(self, device: str | int | None = None, block_seconds: float = BLOCK_SECONDS):
         self._sd = sounddevice()
         self._block_seconds = block_seconds
+        self._queue_blocks = round(QUEUE_SECONDS / block_seconds)
         self.device: Device = find_input_device(device)
         self.rate = self.device.rate
         self._queue: queue.SimpleQueue[tuple[np.ndarray, float] | None] = queue.SimpleQueue()
         """A SimpleQueue: its put and get are C, with no Python lock and condition around them, and the
-        callback and the listener go through it 50 times a second each."""
+        callback and the listener go through it every block."""
         self.overflows = 0
         self.lost = False
         self._closing = False
@@ -83,7 +84,7 @@ class Microphone:
     def _callback(self, indata: np.ndarray, frames: int, timing: Any, status: Any) -> None:
         if status.input_overflow:
             self.overflows += 1
-        if self._queue.qsize() >= QUEUE_BLOCKS:
+        if self._queue.qsize() >= self._queue_blocks:
             self.overflows += 1
         else:
             self._queue.put_nowait((indata[:, 0].copy(), timing.inputBufferAdcTime + self._offset))
