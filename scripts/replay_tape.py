@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skill.audio import ASR_RATE, AudioChunk
@@ -24,6 +26,21 @@ from skill.hearing.recognizer import open_recognizer
 from skill.hearing.reference import ReferenceBuffer
 from skill.hearing.self_hearing import PlaybackTracker, SelfHearingFilter
 from skill.hearing.tape import load
+
+
+def in_order(track: list[tuple[float, np.ndarray]], audio_in: bool) -> list[tuple[float, float, np.ndarray]]:
+    """(when to replay it, its time, samples) for each chunk of a track, in the order it was recorded: at the
+    moment the live session had it (with `audio_in`, once its last sample was in), but never before the chunk
+    recorded ahead of it. Ordered by those moments alone, a microphone chunk of twice the usual length (the
+    resampler's output comes unevenly) whose block was stamped 10 ms late ended after the next one, the two
+    were fed the other way round, and 100 ms of the guide's voice came out garbled enough to be taken for
+    "start" (the live session, fed in order, heard nothing)."""
+    out: list[tuple[float, float, np.ndarray]] = []
+    last = -np.inf
+    for at, samples in track:
+        last = max(last, at + (len(samples) / ASR_RATE if audio_in else 0.0))
+        out.append((last, at, samples))
+    return out
 
 
 def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: float = float("inf"), *,
@@ -60,12 +77,11 @@ def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: fl
                         reference=reference, clock=clock, canceller=canceller,
                         on_ignored=None if ignored is None else
                         lambda text, why: ignored.append((now[0] - origin, text, why)))
-    # Each item is replayed at the moment the live session had it: audio once its last sample is in.
     queue: list[tuple[float, int, str, object]] = []
-    for i, (at, samples) in enumerate(tracks["ref"]):
-        queue.append((at, i, "ref", samples))
-    for i, (at, samples) in enumerate(tracks["mic"]):
-        queue.append((at + len(samples) / ASR_RATE, i, "mic", (at, samples)))
+    for i, (when, at, samples) in enumerate(in_order(tracks["ref"], audio_in=False)):
+        queue.append((when, i, "ref", (at, samples)))
+    for i, (when, at, samples) in enumerate(in_order(tracks["mic"], audio_in=True)):
+        queue.append((when, i, "mic", (at, samples)))
     for i, (at, what, seq, text) in enumerate(marks):
         queue.append((at, i, what, (seq, text)))
     heapq.heapify(queue)
@@ -74,7 +90,7 @@ def replay(path: Path, engine: str = "pocketsphinx", start: float = 0.0, end: fl
         when, _, kind, item = heapq.heappop(queue)
         now[0] = when
         if kind == "ref":
-            reference.write(item, when)  # type: ignore[arg-type]
+            reference.write(item[1], item[0])  # type: ignore[index]
         elif kind == "handed":
             tracker.handed(*item)  # type: ignore[misc]
         elif kind == "done":
