@@ -32,9 +32,9 @@ def in_order(track: list[tuple[float, np.ndarray]], audio_in: bool) -> list[tupl
     """(when to replay it, its time, samples) for each chunk of a track, in the order it was recorded: at the
     moment the live session had it (with `audio_in`, once its last sample was in), but never before the chunk
     recorded ahead of it. Ordered by those moments alone, a microphone chunk of twice the usual length (the
-    resampler's output comes unevenly) whose block was stamped 10 ms late ended after the next one, the two
-    were fed the other way round, and 100 ms of the guide's voice came out garbled enough to be taken for
-    "start" (the live session, fed in order, heard nothing)."""
+    resampler's output comes unevenly) ended after the next one, whose block was stamped 30 ms after it
+    rather than 40; the two were fed the other way round, and 100 ms of the guide's voice came out garbled
+    enough to be taken for "start" (the live session, fed in order, heard nothing)."""
     out: list[tuple[float, float, np.ndarray]] = []
     last = -np.inf
     for at, samples in track:

@@ -51,7 +51,7 @@ def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]
     """Route the speaker's output into the microphone (PulseAudio module-loopback). Its rate adjustment is
     off (adjust_time=0): left on, it slides the echo delay by tens of ms within a session, where the echo
     path of a real bedside device stays put. Refuses to add a second: a killed benchmark once left one
-    loaded, and the next runs heard the guide's echo by two paths (nothing cancelled, commands nobody said)."""
+    loaded, and the next runs heard the guide's echo by two paths (3-6 dB of it removed, commands nobody said)."""
     stale = loopbacks_into_mic()
     if stale:
         raise RuntimeError(f"the speaker already loops into the microphone (module {', '.join(stale)}, left by an "
