@@ -47,7 +47,7 @@ from skill.audio import ASR_RATE, frame_db, read_wav, resample  # noqa: E402
 from skill.paths import cache_dir  # noqa: E402
 from skill.session.loop import read_event_log  # noqa: E402
 from tests.asr_set import spoken  # noqa: E402
-from tests.vaudio import MicFeed, available  # noqa: E402
+from tests.vaudio import MicFeed, available, speaker_into_mic  # noqa: E402
 
 SHORT = ROOT / "tests" / "data" / "short-routine.toml"
 REALSPEECH = ROOT.parent / "shared" / "realspeech-dev"
@@ -91,17 +91,6 @@ def felix_stops() -> list[tuple[str, np.ndarray, float]]:
         last = np.nonzero(levels > levels.max() - 40)[0][-1]
         out.append((name, samples, float((last + 1) * 0.02)))
     return out
-
-
-@contextlib.contextmanager
-def pulse_loopback(*args: str) -> Iterator[None]:
-    out = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
-                          "latency_msec=60", "source_dont_move=true", "sink_dont_move=true", *args],
-                         capture_output=True, text=True, check=True)
-    try:
-        yield
-    finally:
-        subprocess.run(["pactl", "unload-module", out.stdout.strip()], capture_output=True)
 
 
 @contextlib.contextmanager
@@ -187,11 +176,11 @@ def derive_offset(fixed: Path, out: Path, offset: float = OFFSET) -> dict:
     return meta
 
 
-def echo_path(kind: str) -> contextlib.AbstractContextManager[None]:
+def echo_path(kind: str) -> contextlib.AbstractContextManager[object]:
     if kind == "fixed":
-        return pulse_loopback("adjust_time=0")
+        return speaker_into_mic()
     if kind == "adjusting":
-        return pulse_loopback()
+        return speaker_into_mic(rate_adjusted=True)
     return offset_loopback()
 
 

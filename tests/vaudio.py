@@ -47,18 +47,19 @@ def loopbacks_into_mic() -> list[str]:
 
 
 @contextlib.contextmanager
-def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60) -> Iterator[int]:
+def speaker_into_mic(volume: float = 1.0, latency_ms: int = 60, rate_adjusted: bool = False) -> Iterator[int]:
     """Route the speaker's output into the microphone (PulseAudio module-loopback). Its rate adjustment is
-    off (adjust_time=0): left on, it slides the echo delay by tens of ms within a session, where the echo
-    path of a real bedside device stays put. Refuses to add a second: a killed benchmark once left one
+    off unless `rate_adjusted` (adjust_time=0): left on, it slides the echo delay by tens of ms within a
+    session, where the echo path of a real bedside device stays put (as two devices on separate clocks do
+    not: scripts/make_aec_tapes.py's "adjusting" tape). Refuses to add a second: a killed benchmark once left one
     loaded, and the next runs heard the guide's echo by two paths (3-6 dB of it removed, commands nobody said)."""
     stale = loopbacks_into_mic()
     if stale:
         raise RuntimeError(f"the speaker already loops into the microphone (module {', '.join(stale)}, left by an "
                            f"earlier run?): unload it with `pactl unload-module {stale[0]}`, then run this again")
     out = subprocess.run(["pactl", "load-module", "module-loopback", "source=speaker.monitor", "sink=mic_feed",
-                          f"latency_msec={latency_ms}", "adjust_time=0", "source_dont_move=true", "sink_dont_move=true"],
-                         capture_output=True, text=True, check=True)
+                          f"latency_msec={latency_ms}", "source_dont_move=true", "sink_dont_move=true",
+                          *([] if rate_adjusted else ["adjust_time=0"])], capture_output=True, text=True, check=True)
     module = int(out.stdout.strip())
     try:
         if volume != 1.0:
